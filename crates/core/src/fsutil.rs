@@ -1,0 +1,122 @@
+//! Atomic file writes: data goes to a temporary sibling, is fsynced, then renamed, so a
+//! reader (or a later run) never sees a half-written file under the final name.
+
+use crate::error::{CoreError, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A file being written atomically. Dropping it without `commit` removes the temporary.
+pub struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: Option<File>,
+}
+
+impl AtomicFile {
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
+        let dest = dest.as_ref().to_path_buf();
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| CoreError::io(parent, e))?;
+        }
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+        Ok(AtomicFile {
+            tmp,
+            dest,
+            file: Some(file),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("file taken only by commit")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flush, fsync and rename into place.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let mut file = self.file.take().expect("commit called once");
+        file.flush().map_err(|e| CoreError::io(&self.tmp, e))?;
+        file.sync_all().map_err(|e| CoreError::io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| CoreError::io(&self.dest, e))?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write bytes atomically.
+pub fn write_atomic(dest: impl AsRef<Path>, bytes: &[u8]) -> Result<PathBuf> {
+    let mut f = AtomicFile::create(dest)?;
+    let path = f.tmp.clone();
+    f.file()
+        .write_all(bytes)
+        .map_err(|e| CoreError::io(path, e))?;
+    f.commit()
+}
+
+/// Serialize a value as pretty JSON, atomically.
+pub fn write_json<T: serde::Serialize>(dest: impl AsRef<Path>, value: &T) -> Result<PathBuf> {
+    let dest = dest.as_ref();
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| CoreError::Json {
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
+    write_atomic(dest, &bytes)
+}
+
+/// Read and parse a JSON file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| CoreError::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// blake3 of a file's content, streamed (memory-mapped where possible).
+pub fn hash_file(path: impl AsRef<Path>) -> Result<blake3::Hash> {
+    let path = path.as_ref();
+    let mut hasher = blake3::Hasher::new();
+    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, file),
+        &mut hasher,
+    )
+    .map_err(|e| CoreError::io(path, e))?;
+    Ok(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_atomic_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.txt");
+        {
+            let mut f = AtomicFile::create(&dest).unwrap();
+            f.file().write_all(b"partial").unwrap();
+        }
+        assert!(!dest.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&dest, b"done").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"done");
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared building blocks of recpipe: the table schemas of DESIGN.md, Parquet read/write
+//! helpers that never leave a half-written file, the stage contract every stage crate
+//! implements, and progress reporting.
+
+pub mod error;
+pub mod fsutil;
+pub mod parquet_io;
+pub mod progress;
+pub mod ratings;
+pub mod schema;
+pub mod stage;
+
+pub use error::{CoreError, Result};
+pub use progress::Progress;
+pub use ratings::Ratings;
+pub use stage::{Artifact, Inputs, OutDir, Outputs, Stage};
+
+/// The recpipe version, recorded in Parquet schema metadata and manifests.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,121 @@
+//! The stage contract (DESIGN.md): every stage crate implements [`Stage`] so the runner can
+//! treat stages as rows of a table.
+
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// An upstream artifact: a finished stage's output directory.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Stage name in the pipeline (e.g. `split`).
+    pub stage: String,
+    /// Stage kind (`ingest`, `split`, `train`, ...).
+    pub kind: String,
+    /// Directory holding the artifact's files.
+    pub dir: PathBuf,
+}
+
+impl Artifact {
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Upstream artifacts of a stage: the stages named in its `inputs` first (in that order),
+/// then their ancestors, nearest first. A train stage fed by `split` can thus still find
+/// the `ingest` artifact (items table, id maps) without naming it.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Inputs {
+    pub fn new(artifacts: Vec<Artifact>) -> Self {
+        Inputs { artifacts }
+    }
+
+    /// A single directory as the input of the given kind (one-off CLI runs).
+    pub fn single(kind: &str, dir: impl Into<PathBuf>) -> Self {
+        Inputs {
+            artifacts: vec![Artifact {
+                stage: kind.to_string(),
+                kind: kind.to_string(),
+                dir: dir.into(),
+            }],
+        }
+    }
+
+    /// The nearest artifact of `kind`, or an error naming what is missing.
+    pub fn nearest(&self, kind: &str) -> Result<&Artifact> {
+        self.artifacts
+            .iter()
+            .find(|a| a.kind == kind)
+            .ok_or_else(|| {
+                CoreError::MissingInput(format!(
+                    "this stage needs an upstream `{kind}` stage; add it to `inputs`"
+                ))
+            })
+    }
+
+    /// Every artifact of `kind` (e.g. several train stages feeding one evaluate).
+    pub fn all(&self, kind: &str) -> Vec<&Artifact> {
+        self.artifacts.iter().filter(|a| a.kind == kind).collect()
+    }
+}
+
+/// The fresh directory a stage writes into. The runner renames it into the cache after
+/// `run` returned Ok, so a stage never has to clean up after a failure.
+#[derive(Debug, Clone)]
+pub struct OutDir {
+    dir: PathBuf,
+}
+
+impl OutDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        Ok(OutDir { dir })
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// What a stage reports back: a JSON summary (counts, metrics, device) that the runner
+/// prints and records in the manifest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outputs {
+    pub summary: serde_json::Value,
+    /// Human-readable lines for the terminal.
+    pub lines: Vec<String>,
+}
+
+/// A stage kind. Implemented by a unit struct in each stage crate.
+pub trait Stage {
+    /// The `kind` key in pipeline TOML.
+    const KIND: &'static str;
+    /// Bumped whenever the stage's output format or semantics change; part of the cache key.
+    const FORMAT_VERSION: u32;
+    /// Every knob of the stage, with defaults, parsed with `deny_unknown_fields`.
+    type Config: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Files outside the cache that the stage reads (data files); the runner hashes them
+    /// into the cache key.
+    fn external_inputs(_cfg: &Self::Config) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    fn run(
+        cfg: &Self::Config,
+        inputs: &Inputs,
+        out: &OutDir,
+        progress: &Progress,
+    ) -> std::result::Result<Outputs, Self::Error>;
+}

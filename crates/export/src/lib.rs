@@ -1,0 +1,1 @@
+//! recpipe export stage.

@@ -1,0 +1,1 @@
+//! recpipe split stage.

@@ -1,0 +1,1 @@
+//! recpipe train stage.

@@ -1,0 +1,30 @@
+# recpipe tasks: thin wrappers over cargo. `just --list` shows them all.
+
+profile := env_var_or_default("RECPIPE_PROFILE", "release")
+bin := if profile == "release" { "target/release/recpipe" } else { "target/debug/recpipe" }
+cargo_profile := if profile == "release" { "--release" } else { "" }
+
+# Run the quick-start pipeline on the bundled MovieLens data (ingest → split → train → evaluate → export).
+pipeline *ARGS: build
+    {{bin}} run pipelines/quickstart.toml {{ARGS}}
+
+# Build the recpipe binary.
+build:
+    cargo build {{cargo_profile}} -p recpipe-runner
+
+# Ingest the bundled ml-latest-small into out/ingest (one-off, no pipeline cache).
+ingest *ARGS: build
+    {{bin}} ingest data/ml-latest-small --out out/ingest {{ARGS}}
+
+# Run one stage of a pipeline (and what it needs): just stage train
+stage STAGE PIPELINE="pipelines/quickstart.toml": build
+    {{bin}} run {{PIPELINE}} --stage {{STAGE}}
+
+# The whole test suite (what CI runs).
+test:
+    cargo test --workspace
+
+# Formatting and clippy, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
