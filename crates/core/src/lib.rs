@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod fsutil;
+pub mod model;
 pub mod parquet_io;
 pub mod progress;
 pub mod ratings;
