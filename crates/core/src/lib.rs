@@ -6,8 +6,10 @@ pub mod error;
 pub mod fsutil;
 pub mod model;
 pub mod parquet_io;
+pub mod parquet_par;
 pub mod progress;
 pub mod ratings;
+pub mod rng;
 pub mod schema;
 pub mod stage;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
-fn props() -> WriterProperties {
+pub(crate) fn props() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),

@@ -1,1 +1,200 @@
-//! recpipe split stage.
+//! The split stage: an ingest artifact's ratings → train.parquet, valid.parquet,
+//! test.parquet (ratings schema, the ingest's dense id space) and split.json.
+//!
+//! Strategies (`strategy = ...`): `random` (default), `user_random` (alias `stratified`),
+//! `chronological`, `user_chronological` (alias `user_chrono`), `leave_last_k` (alias
+//! `leave_last`), `predefined`. See [`Strategy`] for what each does and [`Config`] for the
+//! keys. A seed always gives the same split, on any machine and recpipe version.
+
+mod config;
+mod error;
+mod predefined;
+mod strategies;
+mod summary;
+
+pub use config::{Config, Strategy};
+pub use error::SplitError;
+pub use summary::{PartSummary, Summary};
+
+use recpipe_core::ratings::Catalog;
+use recpipe_core::rng::SplitMix64;
+use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage, fsutil};
+use std::path::{Path, PathBuf};
+use strategies::{DROPPED, Fractions, LastK, TEST, TRAIN, VALID, Within};
+
+/// Output file names.
+pub const TRAIN_FILE: &str = "train.parquet";
+pub const VALID_FILE: &str = "valid.parquet";
+pub const TEST_FILE: &str = "test.parquet";
+pub const SUMMARY_FILE: &str = "split.json";
+
+pub struct SplitStage;
+
+impl Stage for SplitStage {
+    const KIND: &'static str = "split";
+    const FORMAT_VERSION: u32 = 1;
+    type Config = Config;
+    type Error = SplitError;
+
+    fn external_inputs(cfg: &Config) -> Vec<PathBuf> {
+        if cfg.strategy == Strategy::Predefined {
+            cfg.files()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn run(
+        cfg: &Config,
+        inputs: &Inputs,
+        out: &OutDir,
+        progress: &Progress,
+    ) -> Result<Outputs, SplitError> {
+        let ingest = inputs.nearest("ingest")?;
+        let summary = split(cfg, &ingest.dir, out.dir(), progress)?;
+        Ok(Outputs {
+            lines: summary.lines(),
+            summary: serde_json::to_value(&summary).expect("the summary is plain data"),
+        })
+    }
+}
+
+/// Splits the ingest artifact in `ingest_dir` into `out_dir`; the stage without the runner.
+pub fn split(
+    cfg: &Config,
+    ingest_dir: &Path,
+    out_dir: &Path,
+    progress: &Progress,
+) -> Result<Summary, SplitError> {
+    cfg.validate()?;
+    let (ratings, mut part, dropped_min_ratings) = assign(cfg, ingest_dir)?;
+    let dropped_cold = if cfg.drop_cold_start {
+        strategies::drop_cold_start(
+            &mut part,
+            &ratings.user,
+            &ratings.item,
+            ratings.n_users,
+            ratings.n_items,
+        )
+    } else {
+        (0, 0)
+    };
+    let [train, valid, test] = summary::parts(&ratings, &part, dropped_cold);
+    let summary = Summary {
+        strategy: cfg.strategy.name().to_string(),
+        seed: cfg.seed,
+        n_users: ratings.n_users,
+        n_items: ratings.n_items,
+        input_rows: ratings.len(),
+        dropped_min_ratings,
+        train,
+        valid,
+        test,
+    };
+
+    let bar = progress.count(3, "writing");
+    for (label, name) in [(TRAIN, TRAIN_FILE), (VALID, VALID_FILE), (TEST, TEST_FILE)] {
+        let rows: Vec<usize> = (0..part.len()).filter(|&i| part[i] == label).collect();
+        ratings.select(&rows).write(out_dir.join(name))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    fsutil::write_json(out_dir.join(SUMMARY_FILE), &summary)?;
+    tracing::info!(
+        train = summary.train.rows,
+        valid = summary.valid.rows,
+        test = summary.test.rows,
+        "split done"
+    );
+    Ok(summary)
+}
+
+/// Reads the input and labels every row; returns the ratings, the labels and the number of
+/// rows dropped by `min_ratings`.
+fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), SplitError> {
+    if cfg.strategy == Strategy::Predefined {
+        let catalog = Catalog::read(ingest_dir)?;
+        let mut loaded = predefined::load(cfg, &catalog)?;
+        if cfg.valid_file.is_none() {
+            // Only train rows are still TRAIN, so valid is carved out of the train file alone.
+            strategies::random(&mut loaded.part, cfg.valid_fraction, 0.0, cfg.seed);
+        }
+        return Ok((loaded.ratings, loaded.part, 0));
+    }
+
+    let path = ingest_dir.join("ratings.parquet");
+    let r = Ratings::read(&path)?;
+    if r.is_empty() {
+        return Err(SplitError::Empty {
+            path,
+            hint: "; check the ingest stage's input and filters".into(),
+        });
+    }
+    if u32::try_from(r.len()).is_err() {
+        return Err(SplitError::TooLarge {
+            rows: r.len(),
+            path,
+        });
+    }
+    let needs_ts = cfg.strategy.needs_timestamps();
+    let ts = match (&r.timestamp, needs_ts) {
+        (None, true) => {
+            return Err(SplitError::NoTimestamps {
+                strategy: cfg.strategy.name(),
+                path,
+            });
+        }
+        (ts, _) => ts.as_deref().unwrap_or(&[]),
+    };
+
+    let mut part = vec![TRAIN; r.len()];
+    let dropped = if cfg.min_ratings > 1 {
+        strategies::drop_sparse_users(&r.user, r.n_users, cfg.min_ratings, &mut part)
+    } else {
+        0
+    };
+    if !part.contains(&TRAIN) {
+        return Err(SplitError::Config {
+            key: "min_ratings",
+            message: format!(
+                "= {} removes every user of {}; lower it",
+                cfg.min_ratings,
+                path.display()
+            ),
+        });
+    }
+    let (vf, tf) = (cfg.valid_fraction, cfg.test_fraction);
+    match cfg.strategy {
+        Strategy::Random => strategies::random(&mut part, vf, tf, cfg.seed),
+        Strategy::Chronological => strategies::chronological(&mut part, ts, vf, tf),
+        Strategy::UserRandom => strategies::per_user(
+            &mut part,
+            &r.user,
+            r.n_users,
+            &mut Fractions::new(vf, tf),
+            Within::Random(SplitMix64::new(cfg.seed)),
+        ),
+        Strategy::UserChronological => strategies::per_user(
+            &mut part,
+            &r.user,
+            r.n_users,
+            &mut Fractions::new(vf, tf),
+            Within::Latest(ts),
+        ),
+        Strategy::LeaveLastK => strategies::per_user(
+            &mut part,
+            &r.user,
+            r.n_users,
+            &mut LastK(cfg.k as usize),
+            Within::Latest(ts),
+        ),
+        Strategy::Predefined => unreachable!("handled above"),
+    }
+    debug_assert!(part.iter().all(|&p| p <= DROPPED));
+    Ok((r, part, dropped))
+}
+
+/// Reads an artifact's split.json (for `recpipe show` and downstream stages).
+pub fn read_summary(split_dir: &Path) -> Result<Summary, SplitError> {
+    Ok(fsutil::read_json(split_dir.join(SUMMARY_FILE))?)
+}
