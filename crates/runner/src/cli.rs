@@ -1,0 +1,175 @@
+//! Command-line interface definitions.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "recpipe",
+    version,
+    about = "Recommender pipelines on MovieLens-style ratings: ingest → split → train → evaluate → export, cached stage by stage",
+    long_about = None,
+    after_help = "Examples:\n  recpipe run pipelines/quickstart.toml\n  recpipe run pipelines/quickstart.toml --set split.seed=7\n  recpipe status pipelines/quickstart.toml\n  recpipe show pipelines/quickstart.toml split\n  recpipe ingest data/ml-latest-small --out out/ingest\n\nLogs go to stderr; set RUST_LOG=debug for more. RECPIPE_NO_PROGRESS=1 hides progress bars."
+)]
+pub struct Cli {
+    /// Directory holding the `.recpipe` cache folder [default: the current directory]
+    #[arg(long, global = true, env = "RECPIPE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a pipeline: every stale stage, independent stages in parallel
+    #[command(
+        after_help = "Examples:\n  recpipe run pipelines/quickstart.toml\n  recpipe run pipelines/quickstart.toml --stage split          # split and what it needs\n  recpipe run pipelines/quickstart.toml --stage split --force  # rebuild split even if fresh\n  recpipe run pipelines/quickstart.toml --stage split --downstream\n  recpipe run pipelines/quickstart.toml --set split.seed=7 --dry-run"
+    )]
+    Run(RunArgs),
+    /// Show which stages are fresh and why the others would run
+    #[command(
+        after_help = "Example:\n  recpipe status pipelines/quickstart.toml --set split.seed=7"
+    )]
+    Status(PipelineArgs),
+    /// Show a stage's artifact: path, files, rows, Parquet schema, summary
+    #[command(after_help = "Example:\n  recpipe show pipelines/quickstart.toml split")]
+    Show {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Stage name, as in [stages.NAME]
+        stage: String,
+    },
+    /// Print the pipeline's stage graph
+    #[command(
+        after_help = "Examples:\n  recpipe dag pipelines/quickstart.toml\n  recpipe dag pipelines/quickstart.toml --format dot | dot -Tsvg > dag.svg"
+    )]
+    Dag {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DagFormat,
+    },
+    /// Remove cached artifacts no pipeline's latest run points at, and leftovers of killed runs
+    #[command(after_help = "Example:\n  recpipe gc --dry-run")]
+    Gc {
+        /// List what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// One-off ingest of a ratings file or MovieLens folder into DIR (no pipeline, no cache)
+    #[command(
+        after_help = "Examples:\n  recpipe ingest data/ml-latest-small --out out/ingest\n  recpipe ingest data/ml-1m --out out/ml-1m --on-error skip\n  recpipe ingest my_ratings.csv --out out/mine --set id_order=first_seen"
+    )]
+    Ingest {
+        /// Ratings file or MovieLens folder (ml-latest-small, ml-100k, ml-1m, ml-25m)
+        path: PathBuf,
+        #[command(flatten)]
+        out: OutArgs,
+        /// Input format [default: detected from the file names]
+        #[arg(long)]
+        format: Option<String>,
+        /// What to do with a malformed row: fail (with file:line) or skip (and count)
+        #[arg(long, value_name = "fail|skip")]
+        on_error: Option<String>,
+        /// What to do with repeated (user, item) pairs
+        #[arg(long)]
+        duplicates: Option<String>,
+        /// How dense ids are assigned: sorted or first_seen
+        #[arg(long)]
+        id_order: Option<String>,
+        #[command(flatten)]
+        sets: SetArgs,
+    },
+    /// Generate a synthetic ratings data set into DIR
+    #[command(
+        after_help = "Example:\n  recpipe synth --out out/synth --users 10000 --items 2000 --ratings 1000000 --seed 1"
+    )]
+    Synth {
+        #[command(flatten)]
+        out: OutArgs,
+        #[arg(long)]
+        users: Option<u64>,
+        #[arg(long)]
+        items: Option<u64>,
+        #[arg(long)]
+        ratings: Option<u64>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// One-off split of an ingest artifact
+    #[command(
+        after_help = "Example:\n  recpipe split --input out/ingest --out out/split --set seed=7"
+    )]
+    Split(StageArgs),
+    /// One-off training run on a split artifact
+    #[command(
+        after_help = "Example:\n  recpipe train --input out/split --out out/train --set epochs=3"
+    )]
+    Train(StageArgs),
+    /// One-off evaluation of a train artifact
+    #[command(after_help = "Example:\n  recpipe evaluate --input out/train --out out/eval")]
+    Evaluate(StageArgs),
+    /// One-off export of a train artifact
+    #[command(after_help = "Example:\n  recpipe export --input out/train --out out/export")]
+    Export(StageArgs),
+}
+
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Pipeline TOML file, e.g. pipelines/quickstart.toml
+    pub pipeline: PathBuf,
+    /// Override a stage key: STAGE.KEY=VALUE (VALUE as TOML, else a string); repeatable
+    #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Run only this stage (and the stages it needs); repeatable
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Vec<String>,
+    /// Rebuild the selected stages even when fresh (all stages without --stage)
+    #[arg(long)]
+    pub force: bool,
+    /// With --stage: also run every stage downstream of it
+    #[arg(long, requires = "stage")]
+    pub downstream: bool,
+    /// Say what would run and why; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args)]
+pub struct OutArgs {
+    /// Output directory (replaced if it holds an earlier recpipe artifact)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SetArgs {
+    /// Set a stage config key: KEY=VALUE (VALUE as TOML, else a string); repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct StageArgs {
+    /// Upstream artifact directories (written by recpipe; kind read from manifest.json)
+    #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
+    pub input: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutArgs,
+    #[command(flatten)]
+    pub sets: SetArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DagFormat {
+    Text,
+    Mermaid,
+    Dot,
+}

@@ -1,0 +1,565 @@
+//! Deciding which stages are fresh, and running the stale ones: in parallel where the DAG
+//! allows, each under its artifact's lock, each written to a temporary directory first.
+
+use crate::cache::{self, ExternalRef, Invalid, Manifest, Store, UpstreamRef};
+use crate::handler::Handler;
+use crate::pipeline::Pipeline;
+use anyhow::{Context, Result, anyhow, bail};
+use recpipe_core::{Artifact, Inputs, OutDir, Progress};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The cache identity of one stage of a pipeline.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub key: String,
+    pub upstream: Vec<UpstreamRef>,
+    pub external: Vec<ExternalRef>,
+}
+
+/// Cache keys of every stage, in pipeline (topological) order.
+pub fn plan(p: &Pipeline, store: &Store) -> Result<Vec<Planned>> {
+    let mut out: Vec<Planned> = Vec::with_capacity(p.stages.len());
+    for s in &p.stages {
+        let upstream = s
+            .inputs
+            .iter()
+            .map(|&j| UpstreamRef {
+                stage: p.stages[j].name.clone(),
+                kind: p.stages[j].kind().to_string(),
+                key: out[j].key.clone(),
+                dir: None,
+            })
+            .collect::<Vec<_>>();
+        let external = s
+            .handler
+            .external_inputs(&s.config)
+            .iter()
+            .map(|f| store.hash_external(f))
+            .collect::<Result<Vec<_>>>()
+            .with_context(|| format!("stage `{}`: cannot hash its input files", s.name))?;
+        let key = cache::stage_key(
+            s.kind(),
+            s.handler.format_version(),
+            &s.config.json,
+            &upstream,
+            &external,
+        );
+        out.push(Planned {
+            key,
+            upstream,
+            external,
+        });
+    }
+    store.save_stat_cache();
+    Ok(out)
+}
+
+#[derive(Debug)]
+pub enum State {
+    Fresh(Box<Manifest>),
+    Stale {
+        reasons: Vec<String>,
+        /// Set when an artifact with this key exists but failed verification.
+        corrupt: Option<Invalid>,
+    },
+}
+
+pub fn run_name(p: &Pipeline) -> String {
+    p.name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Fresh (with its verified manifest) or stale with the reasons, comparing against the manifest
+/// the pipeline's last run of this stage recorded.
+pub fn assess(p: &Pipeline, i: usize, plan: &[Planned], store: &Store, forced: bool) -> State {
+    let s = &p.stages[i];
+    let planned = &plan[i];
+    let dir = store.artifact_dir(s.kind(), &planned.key);
+    let mut corrupt = None;
+    if !forced {
+        match cache::verify(&dir, Some(&planned.key)) {
+            Ok(m) => return State::Fresh(Box::new(m)),
+            Err(Invalid::Missing) => {}
+            Err(e) => corrupt = Some(e),
+        }
+    }
+    let mut reasons = Vec::new();
+    if forced {
+        reasons.push("forced (--force)".to_string());
+    }
+    if let Some(c) = &corrupt {
+        reasons.push(format!("cached artifact is damaged: {c}"));
+    }
+    let previous = cache::read_link(&store.run_link(&run_name(p), &s.name))
+        .and_then(|d| cache::read_manifest(&d).ok());
+    // Forced or damaged already says why; otherwise explain against the last recorded run.
+    if reasons.is_empty() {
+        match previous {
+            None => reasons.push("never run".to_string()),
+            Some(prev) if prev.key == planned.key => {
+                reasons.push("its artifact was removed from the cache".to_string())
+            }
+            Some(prev) => {
+                reasons.extend(differences(s.handler, &s.config.json, planned, &prev));
+                if reasons.is_empty() {
+                    reasons.push("cache key changed".to_string());
+                }
+            }
+        }
+    }
+    State::Stale { reasons, corrupt }
+}
+
+fn differences(
+    handler: &dyn Handler,
+    config: &serde_json::Value,
+    planned: &Planned,
+    prev: &Manifest,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if prev.kind != handler.kind() {
+        out.push(format!(
+            "kind changed from {} to {}",
+            prev.kind,
+            handler.kind()
+        ));
+        return out;
+    }
+    if prev.format_version != handler.format_version() {
+        out.push(format!(
+            "{} stage format version changed from {} to {}",
+            handler.kind(),
+            prev.format_version,
+            handler.format_version()
+        ));
+    }
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flatten("", &prev.config, &mut a);
+    flatten("", config, &mut b);
+    for (k, new) in &b {
+        match a.get(k) {
+            Some(old) if old != new => {
+                out.push(format!("config key `{k}` changed from {old} to {new}"))
+            }
+            None => out.push(format!("config key `{k}` added ({new})")),
+            _ => {}
+        }
+    }
+    for k in a.keys().filter(|k| !b.contains_key(*k)) {
+        out.push(format!("config key `{k}` removed"));
+    }
+    for e in &planned.external {
+        match prev.inputs.external.iter().find(|x| x.path == e.path) {
+            Some(x) if x.blake3 == e.blake3 => {}
+            Some(_) => out.push(format!("input {} changed", e.path.display())),
+            None => out.push(format!("new input {}", e.path.display())),
+        }
+    }
+    for u in &planned.upstream {
+        match prev.inputs.upstream.iter().find(|x| x.stage == u.stage) {
+            Some(x) if x.key == u.key => {}
+            Some(_) => out.push(format!("upstream `{}` changed", u.stage)),
+            None => out.push(format!("new upstream `{}`", u.stage)),
+        }
+    }
+    out
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub stages: Vec<String>,
+    pub force: bool,
+    pub downstream: bool,
+    pub dry_run: bool,
+}
+
+/// Which stages a command touches and which of them are forced.
+pub fn select(p: &Pipeline, opts: &RunOptions) -> Result<(Vec<bool>, Vec<bool>)> {
+    let n = p.stages.len();
+    let mut targets = vec![opts.stages.is_empty(); n];
+    for name in &opts.stages {
+        let i = p.index_of(name).ok_or_else(|| {
+            anyhow!(
+                "no stage named `{name}` in {}; stages: {}",
+                p.path.display(),
+                p.stage_names().join(", ")
+            )
+        })?;
+        targets[i] = true;
+        if opts.downstream {
+            for j in p.downstream(i) {
+                targets[j] = true;
+            }
+        }
+    }
+    let mut needed = targets.clone();
+    for i in (0..n).filter(|&i| targets[i]) {
+        for j in p.upstream(i) {
+            needed[j] = true;
+        }
+    }
+    let forced = if opts.force { targets } else { vec![false; n] };
+    Ok((needed, forced))
+}
+
+pub enum Outcome {
+    Fresh {
+        manifest: Box<Manifest>,
+        /// Another process built it while this one waited for the lock.
+        concurrent: bool,
+    },
+    Ran {
+        manifest: Box<Manifest>,
+        reasons: Vec<String>,
+    },
+}
+
+impl Outcome {
+    fn manifest(&self) -> &Manifest {
+        match self {
+            Outcome::Fresh { manifest, .. } | Outcome::Ran { manifest, .. } => manifest,
+        }
+    }
+}
+
+struct Ctx<'a> {
+    p: &'a Pipeline,
+    plan: &'a [Planned],
+    store: &'a Store,
+    forced: &'a [bool],
+}
+
+fn artifact_of(ctx: &Ctx, j: usize) -> Artifact {
+    let s = &ctx.p.stages[j];
+    Artifact {
+        stage: s.name.clone(),
+        kind: s.kind().to_string(),
+        dir: ctx.store.artifact_dir(s.kind(), &ctx.plan[j].key),
+    }
+}
+
+fn exec_stage(ctx: &Ctx, i: usize) -> Result<Outcome> {
+    let s = &ctx.p.stages[i];
+    let planned = &ctx.plan[i];
+    let kind = s.kind();
+    let dest = ctx.store.artifact_dir(kind, &planned.key);
+    let reasons = match assess(ctx.p, i, ctx.plan, ctx.store, ctx.forced[i]) {
+        State::Fresh(m) => {
+            return Ok(Outcome::Fresh {
+                manifest: m,
+                concurrent: false,
+            });
+        }
+        State::Stale { reasons, corrupt } => {
+            if let Some(c) = corrupt {
+                tracing::warn!(
+                    "stage `{}`: cached artifact {} is damaged ({c}); rebuilding it",
+                    s.name,
+                    dest.display()
+                );
+            }
+            reasons
+        }
+    };
+    let _lock = ctx.store.lock(kind, &planned.key)?;
+    if !ctx.forced[i]
+        && let Ok(m) = cache::verify(&dest, Some(&planned.key))
+    {
+        return Ok(Outcome::Fresh {
+            manifest: Box::new(m),
+            concurrent: true,
+        });
+    }
+    ctx.store.clean_stale_tmp(kind, &planned.key);
+    let tmp = ctx.store.new_tmp(kind, &planned.key)?;
+    let mut artifacts: Vec<Artifact> = s.inputs.iter().map(|&j| artifact_of(ctx, j)).collect();
+    artifacts.extend(
+        ctx.p
+            .upstream(i)
+            .into_iter()
+            .filter(|j| !s.inputs.contains(j))
+            .map(|j| artifact_of(ctx, j)),
+    );
+    tracing::info!(
+        "running stage `{}` ({kind}): {}",
+        s.name,
+        reasons.join("; ")
+    );
+    let upstream = planned
+        .upstream
+        .iter()
+        .map(|u| UpstreamRef {
+            dir: Some(ctx.store.artifact_dir(&u.kind, &u.key)),
+            ..u.clone()
+        })
+        .collect();
+    let manifest = build(
+        s.handler,
+        &s.config,
+        &s.name,
+        Some(ctx.p.name.clone()),
+        &planned.key,
+        Inputs::new(artifacts),
+        upstream,
+        planned.external.clone(),
+        &tmp,
+    )
+    .inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })
+    .with_context(|| format!("stage `{}` ({kind}) failed", s.name))?;
+    cache::install(ctx.store, &tmp, &dest)?;
+    Ok(Outcome::Ran {
+        manifest: Box::new(manifest),
+        reasons,
+    })
+}
+
+/// Run a stage into `tmp` and write its manifest there (last).
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    handler: &dyn Handler,
+    config: &crate::handler::Parsed,
+    stage: &str,
+    pipeline: Option<String>,
+    key: &str,
+    inputs: Inputs,
+    upstream: Vec<UpstreamRef>,
+    external: Vec<ExternalRef>,
+    tmp: &std::path::Path,
+) -> Result<Manifest> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let out = OutDir::new(tmp)?;
+    let progress = Progress::from_env();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.run(config, &inputs, &out, &progress)
+    }));
+    let outputs = match result {
+        Ok(r) => r?,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            bail!("the stage panicked: {msg} (this is a bug in recpipe; please report it)");
+        }
+    };
+    let files = cache::describe_outputs(tmp)?;
+    let manifest = Manifest {
+        stage: stage.to_string(),
+        kind: handler.kind().to_string(),
+        key: key.to_string(),
+        format_version: handler.format_version(),
+        pipeline,
+        config: config.json.clone(),
+        inputs: cache::ManifestInputs { upstream, external },
+        outputs: files,
+        start: cache::rfc3339(started),
+        duration_s: clock.elapsed().as_secs_f64(),
+        version: recpipe_core::VERSION.to_string(),
+        summary: outputs.summary,
+        lines: outputs.lines,
+    };
+    recpipe_core::fsutil::write_json(tmp.join(cache::MANIFEST), &manifest)?;
+    Ok(manifest)
+}
+
+pub struct RunReport {
+    pub ran: usize,
+    pub fresh: usize,
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    }
+}
+
+/// Run (or with `dry_run`, describe) the selected stages. Prints one block per stage to stdout.
+pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> {
+    let (needed, forced) = select(p, opts)?;
+    let plan = plan(p, store)?;
+    let width = p.stages.iter().map(|s| s.name.len()).max().unwrap_or(5);
+    if opts.dry_run {
+        let mut report = RunReport { ran: 0, fresh: 0 };
+        for i in (0..p.stages.len()).filter(|&i| needed[i]) {
+            let name = &p.stages[i].name;
+            match assess(p, i, &plan, store, forced[i]) {
+                State::Fresh(_) => {
+                    report.fresh += 1;
+                    println!("{name:<width$}  fresh      would reuse {}", plan[i].key);
+                }
+                State::Stale { reasons, .. } => {
+                    report.ran += 1;
+                    println!("{name:<width$}  would run  {}", reasons.join("; "));
+                }
+            }
+        }
+        return Ok(report);
+    }
+
+    let ctx = Ctx {
+        p,
+        plan: &plan,
+        store,
+        forced: &forced,
+    };
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        Skip,
+        Pending,
+        Running,
+        Done,
+        Failed,
+    }
+    let n = p.stages.len();
+    let mut st: Vec<St> = needed
+        .iter()
+        .map(|&x| if x { St::Pending } else { St::Skip })
+        .collect();
+    let mut errors: Vec<anyhow::Error> = Vec::new();
+    let mut report = RunReport { ran: 0, fresh: 0 };
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut running = 0;
+        loop {
+            if errors.is_empty() {
+                for i in 0..n {
+                    if st[i] == St::Pending && p.stages[i].inputs.iter().all(|&j| st[j] == St::Done)
+                    {
+                        st[i] = St::Running;
+                        running += 1;
+                        let tx = tx.clone();
+                        let ctx = &ctx;
+                        scope.spawn(move || {
+                            let t = Instant::now();
+                            let r = exec_stage(ctx, i);
+                            let _ = tx.send((i, r, t.elapsed()));
+                        });
+                    }
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, result, took) = rx.recv().expect("workers send before exiting");
+            running -= 1;
+            let name = &p.stages[i].name;
+            match result {
+                Ok(outcome) => {
+                    st[i] = St::Done;
+                    let m = outcome.manifest();
+                    let link = store.run_link(&run_name(p), name);
+                    if let Err(e) = cache::update_link(&link, &store.artifact_dir(&m.kind, &m.key))
+                    {
+                        tracing::warn!("{e:#}");
+                    }
+                    match &outcome {
+                        Outcome::Fresh { concurrent, .. } => {
+                            report.fresh += 1;
+                            let how = if *concurrent {
+                                "built by a concurrent run"
+                            } else {
+                                "cached"
+                            };
+                            println!("{name:<width$}  fresh  {:>8}  {how}", "");
+                        }
+                        Outcome::Ran { manifest, reasons } => {
+                            report.ran += 1;
+                            println!(
+                                "{name:<width$}  ran    {:>8}  {}",
+                                fmt_duration(took),
+                                reasons.join("; ")
+                            );
+                            for l in &manifest.lines {
+                                println!("{:width$}    {l}", "");
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    st[i] = St::Failed;
+                    println!("{name:<width$}  FAILED {:>8}  {e:#}", fmt_duration(took));
+                    errors.push(e);
+                }
+            }
+        }
+    });
+    let skipped: Vec<&str> = (0..n)
+        .filter(|&i| st[i] == St::Pending)
+        .map(|i| p.stages[i].name.as_str())
+        .collect();
+    if let Some(first) = errors.into_iter().next() {
+        if !skipped.is_empty() {
+            println!("not run (an upstream stage failed): {}", skipped.join(", "));
+        }
+        return Err(first);
+    }
+    println!(
+        "{} ran, {} fresh in {}; artifacts: {}",
+        report.ran,
+        report.fresh,
+        fmt_duration(started.elapsed()),
+        store.root.join("runs").join(run_name(p)).display()
+    );
+    Ok(report)
+}
+
+/// `recpipe status`: one line per stage.
+pub fn status(p: &Pipeline, store: &Store) -> Result<()> {
+    let plan = plan(p, store)?;
+    let width = p.stages.iter().map(|s| s.name.len()).max().unwrap_or(5);
+    for i in 0..p.stages.len() {
+        let name = &p.stages[i].name;
+        match assess(p, i, &plan, store, false) {
+            State::Fresh(m) => println!(
+                "{name:<width$}  fresh  {} (built {} in {:.2}s)",
+                store.artifact_dir(&m.kind, &m.key).display(),
+                m.start,
+                m.duration_s
+            ),
+            State::Stale { reasons, .. } => {
+                println!("{name:<width$}  stale  {}", reasons.join("; "))
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn artifact_path(p: &Pipeline, store: &Store, i: usize, plan: &[Planned]) -> PathBuf {
+    store.artifact_dir(p.stages[i].kind(), &plan[i].key)
+}
