@@ -1,1 +1,379 @@
-//! recpipe ingest stage.
+//! recpipe ingest stage: MovieLens layouts (ml-latest CSV, ml-1m/ml-10m `.dat`, ml-100k) and
+//! generic delimited files → `ratings.parquet`, `users.parquet`, `items.parquet` with dense
+//! ids, plus `summary.json` and, with `on_error = "skip"`, `rejects.csv`.
+//!
+//! The dense item id space holds only items that have at least one rating, so every
+//! `item_idx` can be trained on; items listed in the metadata without ratings are counted in
+//! the summary (`items_unrated`) and left out.
+
+mod catalog;
+pub mod config;
+mod dedup;
+pub mod detect;
+pub mod error;
+mod ids;
+mod parse;
+mod spec;
+pub mod synth;
+mod tables;
+mod text;
+
+pub use config::{Column, Config, Duplicates, Encoding, Format, IdOrder, OnError};
+pub use detect::{Layout, resolve};
+pub use error::IngestError;
+pub use parse::Reject;
+pub use synth::{SynthConfig, SynthSummary};
+
+use recpipe_core::fsutil::write_json;
+use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Output file names inside the stage's directory.
+pub const RATINGS_FILE: &str = "ratings.parquet";
+pub const USERS_FILE: &str = "users.parquet";
+pub const ITEMS_FILE: &str = "items.parquet";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const REJECTS_FILE: &str = "rejects.csv";
+
+/// What an ingest run did; also written as `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The layout read (`ml-latest`, `ml-1m`, `ml-100k`, `generic`).
+    pub format: String,
+    /// The files read, ratings first.
+    pub files: Vec<PathBuf>,
+    /// Non-blank data rows in the ratings file (kept + rejected).
+    pub rows_read: u64,
+    /// Ratings written after rejects and duplicates.
+    pub rows_kept: u64,
+    /// Rows rejected (ratings and metadata files), listed in rejects.csv.
+    pub rejected: u64,
+    pub blank_lines: u64,
+    /// Rows removed as repeats of an earlier (user, item) pair.
+    pub duplicates: u64,
+    pub users: u64,
+    pub items: u64,
+    /// Items in the metadata file that have no rating (not in the dense id space).
+    pub items_unrated: u64,
+    /// Rated items absent from the metadata file (title null, genres empty).
+    pub items_without_metadata: u64,
+    /// Rated users absent from the users file, when there is one.
+    pub users_without_metadata: u64,
+    pub has_timestamps: bool,
+    pub mean_rating: f64,
+    /// Counts of ratings rounded to the nearest 0.5.
+    pub rating_histogram: BTreeMap<String, u64>,
+    /// Wall time of the whole stage, then of its phases.
+    pub seconds: f64,
+    /// Reading and parsing the ratings file.
+    pub seconds_read: f64,
+    /// Dense ids, duplicates, metadata files, statistics.
+    pub seconds_prepare: f64,
+    pub seconds_write: f64,
+    /// Set when the data were generated (`synthetic` key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SynthSummary>,
+}
+
+impl Summary {
+    /// The terminal report.
+    pub fn lines(&self) -> Vec<String> {
+        let mut l = vec![
+            format!(
+                "ingest ({}): {} ratings, {} users, {} items in {:.2}s",
+                self.format, self.rows_kept, self.users, self.items, self.seconds
+            ),
+            format!(
+                "  rows read {}, rejected {}, duplicates removed {}, blank lines {}",
+                self.rows_read, self.rejected, self.duplicates, self.blank_lines
+            ),
+        ];
+        if self.items_unrated > 0 || self.items_without_metadata > 0 {
+            l.push(format!(
+                "  items without ratings (left out) {}, rated items without metadata {}",
+                self.items_unrated, self.items_without_metadata
+            ));
+        }
+        if self.rejected > 0 {
+            l.push(format!("  bad rows are listed in {REJECTS_FILE}"));
+        }
+        l
+    }
+}
+
+/// The ingest stage for the runner.
+pub struct IngestStage;
+
+impl Stage for IngestStage {
+    const KIND: &'static str = "ingest";
+    const FORMAT_VERSION: u32 = 1;
+    type Config = Config;
+    type Error = IngestError;
+
+    fn external_inputs(cfg: &Config) -> Vec<PathBuf> {
+        if cfg.synthetic.is_some() {
+            return Vec::new();
+        }
+        resolve(cfg).map(|l| l.files()).unwrap_or_default()
+    }
+
+    fn run(
+        cfg: &Config,
+        inputs: &Inputs,
+        out: &OutDir,
+        progress: &Progress,
+    ) -> Result<Outputs, IngestError> {
+        run(cfg, inputs, out, progress)
+    }
+}
+
+/// The stage entry point (ingest has no upstream inputs).
+pub fn run(
+    cfg: &Config,
+    _inputs: &Inputs,
+    out: &OutDir,
+    progress: &Progress,
+) -> Result<Outputs, IngestError> {
+    let summary = ingest(cfg, out.dir(), progress)?;
+    let lines = summary.lines();
+    Ok(Outputs {
+        summary: serde_json::to_value(&summary).unwrap_or_default(),
+        lines,
+    })
+}
+
+/// Ingest without a pipeline: read `cfg.path` (or generate `cfg.synthetic`) and write the
+/// tables into `out_dir`. On error, no output file of this run is left behind.
+pub fn ingest(cfg: &Config, out_dir: &Path, progress: &Progress) -> Result<Summary, IngestError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(out_dir).map_err(|e| IngestError::io(out_dir, e))?;
+    let Some(synth_cfg) = &cfg.synthetic else {
+        return ingest_files(cfg, out_dir, progress, started);
+    };
+    // The generated files go through the real loader, so the synthetic pipeline exercises
+    // the same code as real data; they live inside out_dir and are removed afterwards.
+    let src = out_dir.join(".synthetic");
+    let generated = synth::generate(synth_cfg, &src);
+    let result = generated.and_then(|s| {
+        let real = Config {
+            path: src.clone(),
+            format: Format::MlLatest,
+            synthetic: None,
+            ..cfg.clone()
+        };
+        let mut summary = ingest_files(&real, out_dir, progress, started)?;
+        summary.files.clear();
+        summary.synthetic = Some(s);
+        write_json(out_dir.join(SUMMARY_FILE), &summary)?;
+        Ok(summary)
+    });
+    let _ = std::fs::remove_dir_all(&src);
+    if result.is_err() {
+        remove_outputs(out_dir);
+    }
+    result
+}
+
+fn remove_outputs(out_dir: &Path) {
+    for f in [
+        RATINGS_FILE,
+        USERS_FILE,
+        ITEMS_FILE,
+        SUMMARY_FILE,
+        REJECTS_FILE,
+    ] {
+        let _ = std::fs::remove_file(out_dir.join(f));
+    }
+}
+
+fn ingest_files(
+    cfg: &Config,
+    out_dir: &Path,
+    progress: &Progress,
+    started: Instant,
+) -> Result<Summary, IngestError> {
+    let layout = resolve(cfg)?;
+    let spec = spec::build(&layout, cfg)?;
+    let file_len = std::fs::metadata(&layout.ratings)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = progress.bytes(file_len, "ingest");
+    let parsed = parse::read(&layout.ratings, &spec, cfg.on_error, &bar);
+    bar.finish_and_clear();
+    let mut cols = parsed?;
+    let seconds_read = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        rows = cols.user.len(),
+        "parsed {}",
+        layout.ratings.display()
+    );
+
+    let user_ids = match cols.user_keys.take() {
+        Some(keys) => ids::densify_keys(&mut cols.user, keys, cfg.id_order, cfg.encoding),
+        None => ids::densify_raw(&mut cols.user, cfg.id_order),
+    };
+    let item_ids = match cols.item_keys.take() {
+        Some(keys) => ids::densify_keys(&mut cols.item, keys, cfg.id_order, cfg.encoding),
+        None => ids::densify_raw(&mut cols.item, cfg.id_order),
+    };
+    let rows_before = cols.user.len();
+    if rows_before == 0 {
+        return Err(IngestError::Empty {
+            path: layout.ratings.clone(),
+            rejected: cols.rejects.len() as u64,
+        });
+    }
+    if rows_before >= u32::MAX as usize {
+        return Err(IngestError::TooMany {
+            path: layout.ratings.clone(),
+            what: "ratings",
+            limit: u32::MAX as u64,
+        });
+    }
+    let duplicates = match dedup::dedup(
+        &mut cols.user,
+        &mut cols.item,
+        &mut cols.rating,
+        &mut cols.timestamp,
+        user_ids.len(),
+        cfg.duplicates,
+    ) {
+        dedup::Outcome::Removed(n) => n,
+        dedup::Outcome::Repeated(first, again) => {
+            return Err(IngestError::Duplicate {
+                path: layout.ratings.clone(),
+                line: cols.line_of_row(again),
+                first_line: cols.line_of_row(first),
+                user: user_ids.display(cols.user[again] as usize),
+                item: item_ids.display(cols.item[again] as usize),
+            });
+        }
+    };
+
+    let mut meta_rejects = Vec::new();
+    let items_meta = match &layout.items {
+        Some(p) => catalog::read_items(
+            layout.format,
+            p,
+            layout.genres.as_deref(),
+            cfg.encoding,
+            cfg.on_error,
+            &mut meta_rejects,
+        )?,
+        None => Default::default(),
+    };
+    let users_meta = match &layout.users {
+        Some(p) => Some(catalog::read_users(
+            layout.format,
+            p,
+            cfg.encoding,
+            cfg.on_error,
+            &mut meta_rejects,
+        )?),
+        None => None,
+    };
+
+    let user_stats = tables::Stats::compute(&cols.user, &cols.rating, user_ids.len());
+    let item_stats = tables::Stats::compute(&cols.item, &cols.rating, item_ids.len());
+    let mut histogram = BTreeMap::new();
+    let mut sum = 0f64;
+    {
+        let mut bins: BTreeMap<i64, u64> = BTreeMap::new();
+        for &r in &cols.rating {
+            *bins.entry((r as f64 * 2.0).round() as i64).or_default() += 1;
+            sum += r as f64;
+        }
+        for (b, c) in bins {
+            histogram.insert(format!("{:.1}", b as f64 / 2.0), c);
+        }
+    }
+    let rows_kept = cols.user.len() as u64;
+    let rejects: Vec<(PathBuf, &Reject)> = cols
+        .rejects
+        .iter()
+        .map(|r| (layout.ratings.clone(), r))
+        .chain(meta_rejects.iter().map(|(p, r)| (p.clone(), r)))
+        .collect();
+    let items_rated_with_meta = (0..item_ids.len())
+        .filter(|&i| items_meta.contains_key(&item_ids.display(i)))
+        .count() as u64;
+
+    let write_started = Instant::now();
+    let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
+    let ratings = Ratings {
+        n_users: user_ids.len() as u32,
+        n_items: item_ids.len() as u32,
+        user: std::mem::take(&mut cols.user),
+        item: std::mem::take(&mut cols.item),
+        rating: std::mem::take(&mut cols.rating),
+        timestamp: cols.timestamp.take(),
+    };
+    let written = (|| {
+        let (r, meta) = rayon::join(
+            || {
+                recpipe_core::parquet_par::write_ratings(&ratings, out_dir.join(RATINGS_FILE))
+                    .map(drop)
+                    .map_err(IngestError::from)
+            },
+            || -> Result<_, IngestError> {
+                let users_missing = tables::write_users(
+                    &out_dir.join(USERS_FILE),
+                    &user_ids,
+                    &user_stats,
+                    users_meta.as_ref(),
+                )?;
+                let items_missing = tables::write_items(
+                    &out_dir.join(ITEMS_FILE),
+                    &item_ids,
+                    &item_stats,
+                    &items_meta,
+                )?;
+                let rejects_path = out_dir.join(REJECTS_FILE);
+                if cfg.on_error == OnError::Skip {
+                    tables::write_rejects(&rejects_path, &rejects)?;
+                } else {
+                    // A one-off run into a reused folder must not leave an earlier run's list.
+                    let _ = std::fs::remove_file(&rejects_path);
+                }
+                Ok((users_missing, items_missing))
+            },
+        );
+        r?;
+        let (users_missing, items_missing) = meta?;
+        let summary = Summary {
+            format: detect::format_name(layout.format).to_string(),
+            files: layout.files(),
+            rows_read: cols.rows_read,
+            rows_kept,
+            rejected: rejects.len() as u64,
+            blank_lines: cols.blank_lines,
+            duplicates,
+            users: user_ids.len() as u64,
+            items: item_ids.len() as u64,
+            items_unrated: items_meta.len() as u64 - items_rated_with_meta,
+            items_without_metadata: if layout.items.is_some() {
+                items_missing
+            } else {
+                0
+            },
+            users_without_metadata: users_missing,
+            has_timestamps: ratings.timestamp.is_some(),
+            mean_rating: sum / rows_kept as f64,
+            rating_histogram: histogram,
+            seconds: started.elapsed().as_secs_f64(),
+            seconds_read,
+            seconds_prepare,
+            seconds_write: write_started.elapsed().as_secs_f64(),
+            synthetic: None,
+        };
+        write_json(out_dir.join(SUMMARY_FILE), &summary)?;
+        Ok(summary)
+    })();
+    if written.is_err() {
+        remove_outputs(out_dir);
+    }
+    written
+}

@@ -1,0 +1,268 @@
+//! Byte-level helpers shared by the readers: decoding, delimited-record splitting, number
+//! parsing without allocation, and the year at the end of a MovieLens title.
+
+use crate::config::Encoding;
+use std::borrow::Cow;
+
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
+/// Decode a whole (small) metadata file. `Auto` keeps valid UTF-8 and otherwise reads the
+/// bytes as windows-1252, the superset of Latin-1 the older MovieLens files were written in.
+pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Cow<'_, str> {
+    let bytes = strip_bom(bytes);
+    match encoding {
+        Encoding::Utf8 => String::from_utf8_lossy(bytes),
+        Encoding::Latin1 => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
+        Encoding::Auto => match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => {
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(bytes)
+                    .0
+            }
+        },
+    }
+}
+
+/// Trim a trailing `\r` (CRLF files).
+#[inline]
+pub(crate) fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Split a line on a delimiter of one or more bytes into at most `out.len()` field ranges.
+/// Returns the number of fields found (which may exceed `out.len()`).
+#[inline]
+pub(crate) fn split_fields(line: &[u8], delim: &[u8], out: &mut [(usize, usize)]) -> usize {
+    let mut n = 0;
+    let mut start = 0;
+    if let [d] = *delim {
+        // Ratings lines are short: a plain scan beats a SIMD search restarted per field.
+        for (pos, &b) in line.iter().enumerate() {
+            if b == d {
+                if n < out.len() {
+                    out[n] = (start, pos);
+                }
+                n += 1;
+                start = pos + 1;
+            }
+        }
+    } else {
+        for pos in memchr::memmem::find_iter(line, delim) {
+            if pos < start {
+                continue;
+            }
+            if n < out.len() {
+                out[n] = (start, pos);
+            }
+            n += 1;
+            start = pos + delim.len();
+        }
+    }
+    if n < out.len() {
+        out[n] = (start, line.len());
+    }
+    n + 1
+}
+
+/// A field without surrounding spaces and double quotes (generic files sometimes quote ids).
+#[inline]
+pub(crate) fn unquote(field: &[u8]) -> &[u8] {
+    let f = field.trim_ascii();
+    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' {
+        &f[1..f.len() - 1]
+    } else {
+        f
+    }
+}
+
+/// Parse a (possibly signed) decimal integer; `None` on anything else.
+#[inline]
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Parse a rating. The common MovieLens shapes (`4`, `3.5`, `4.0`) take a fast path; the
+/// rest (exponents, many digits) goes through the standard parser.
+#[inline]
+pub(crate) fn parse_f32(b: &[u8]) -> Option<f32> {
+    match b {
+        [d] if d.is_ascii_digit() => Some((d - b'0') as f32),
+        [d, b'.', f] if d.is_ascii_digit() && f.is_ascii_digit() => {
+            Some((d - b'0') as f32 + (f - b'0') as f32 / 10.0)
+        }
+        _ => {
+            let v: f32 = std::str::from_utf8(b).ok()?.parse().ok()?;
+            v.is_finite().then_some(v)
+        }
+    }
+}
+
+/// The release year at the end of a MovieLens title: `Toy Story (1995)` → 1995; also the
+/// first year of a range such as `(2007-2013)`.
+pub(crate) fn title_year(title: &str) -> Option<i16> {
+    let t = title.trim_end();
+    let inner = t.strip_suffix(')')?;
+    let open = inner.rfind('(')?;
+    let inner = &inner[open + 1..];
+    let digits = inner.get(..4)?;
+    let rest = &inner[4..];
+    if !digits.bytes().all(|c| c.is_ascii_digit())
+        || !(rest.is_empty() || rest.starts_with('-') || rest.starts_with('–'))
+    {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One record of an RFC 4180 file: fields may be quoted, quotes doubled inside quotes, and
+/// a quoted field may span lines. `line` is the 1-based line the record starts on.
+pub(crate) struct Record {
+    pub line: u64,
+    pub fields: Vec<String>,
+}
+
+/// Parse delimited text with quoting (metadata files: small, so simplicity wins over speed).
+pub(crate) fn quoted_records(text: &str, delim: char) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut in_quotes = false;
+    let mut line = 1u64;
+    let mut start_line = 1u64;
+    let mut chars = text.chars().peekable();
+    let mut at_field_start = true;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => in_quotes = false,
+                '\n' => {
+                    line += 1;
+                    field.push(c);
+                }
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if at_field_start => {
+                in_quotes = true;
+                at_field_start = false;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                fields.push(std::mem::take(&mut field));
+                if !(fields.len() == 1 && fields[0].is_empty()) {
+                    out.push(Record {
+                        line: start_line,
+                        fields: std::mem::take(&mut fields),
+                    });
+                }
+                fields.clear();
+                line += 1;
+                start_line = line;
+                at_field_start = true;
+            }
+            c if c == delim => {
+                fields.push(std::mem::take(&mut field));
+                at_field_start = true;
+            }
+            _ => {
+                field.push(c);
+                at_field_start = false;
+            }
+        }
+    }
+    if !field.is_empty() || !fields.is_empty() {
+        fields.push(field);
+        out.push(Record {
+            line: start_line,
+            fields,
+        });
+    }
+    out
+}
+
+/// Display text of a raw line for messages: decoded lossily and shortened.
+pub(crate) fn snippet(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(trim_cr(line));
+    if s.chars().count() > 200 {
+        let mut t: String = s.chars().take(200).collect();
+        t.push('…');
+        t
+    } else {
+        s.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_from_titles() {
+        assert_eq!(title_year("Toy Story (1995)"), Some(1995));
+        assert_eq!(title_year("Babylon 5 "), None);
+        assert_eq!(title_year("Stranger Things (2016-)"), Some(2016));
+        assert_eq!(title_year("Big Bang (The) "), None);
+        assert_eq!(title_year("Ben-hur (2016) "), Some(2016));
+    }
+
+    #[test]
+    fn quoted_fields_with_commas_and_doubled_quotes() {
+        let r = quoted_records(
+            "id,title\r\n1,\"a, b\"\r\n2,\"11'09\"\"01 (2002)\"\n3,\"two\nlines\"\n",
+            ',',
+        );
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[1].fields, vec!["1", "a, b"]);
+        assert_eq!(r[2].fields, vec!["2", "11'09\"01 (2002)"]);
+        assert_eq!(r[3].fields, vec!["3", "two\nlines"]);
+        assert_eq!(r[3].line, 4);
+    }
+
+    #[test]
+    fn numbers_and_fields() {
+        assert_eq!(parse_i64(b"964982703"), Some(964982703));
+        assert_eq!(parse_i64(b"-7"), Some(-7));
+        assert_eq!(parse_i64(b"1a"), None);
+        assert_eq!(parse_i64(b""), None);
+        assert_eq!(parse_f32(b"3.5"), Some(3.5));
+        assert_eq!(parse_f32(b"4"), Some(4.0));
+        assert_eq!(parse_f32(b"4.25"), Some(4.25));
+        assert_eq!(parse_f32(b"x"), None);
+        assert_eq!(parse_f32(b"NaN"), None);
+        let mut f = [(0, 0); 4];
+        assert_eq!(split_fields(b"1::2::3", b"::", &mut f), 3);
+        assert_eq!(&f[..3], &[(0, 1), (3, 4), (6, 7)]);
+        assert_eq!(split_fields(b"a,b,c,d,e", b",", &mut f), 5);
+    }
+}
