@@ -1,1 +1,568 @@
-//! recpipe export stage.
+//! The export stage: a trained checkpoint → tables people use outside recpipe (DuckDB,
+//! Polars, pandas, a vector database, a notebook).
+//!
+//! | file | columns |
+//! |---|---|
+//! | item_embeddings.parquet | item_idx u32, item_id, title, genres list<utf8>, n_ratings u32, bias f32, embedding FixedSizeList<f32, k> |
+//! | user_embeddings.parquet | user_idx u32, user_id, bias f32, embedding FixedSizeList<f32, k> |
+//! | similar_items.parquet | item_idx, item_id, title, rank (1 = nearest), neighbor_idx, neighbor_id, neighbor_title, score (cosine) |
+//! | recommendations.parquet | user_idx, user_id, rank (1 = best), item_idx, item_id, title, score (predicted rating; train items excluded) |
+//! | pca.parquet | item_idx, item_id, title, pc1..pcC |
+//!
+//! `normalized = true` adds `*_embeddings_normalized.parquet` (unit-norm rows); `format`
+//! adds `.npy` copies of the embeddings and `.csv` copies of every table. Schema metadata
+//! of every table holds the recpipe version, the embedding dimension and the model key
+//! (the train artifact's directory name). See [`Config`] for the keys.
+
+mod config;
+mod error;
+mod files;
+pub mod neighbors;
+pub mod pca;
+mod tables;
+
+pub use config::{Config, Format};
+pub use error::ExportError;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use ndarray::ArrayView2;
+use recpipe_core::model::Model;
+use recpipe_core::parquet_io::{column, read_batches, write_batches};
+use recpipe_core::ratings::Catalog;
+use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage, schema};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tables::Meta;
+
+pub const ITEM_EMBEDDINGS: &str = "item_embeddings";
+pub const USER_EMBEDDINGS: &str = "user_embeddings";
+pub const SIMILAR_ITEMS: &str = "similar_items";
+pub const RECOMMENDATIONS: &str = "recommendations";
+pub const PCA: &str = "pca";
+/// Schema metadata key: "true" on the unit-norm copies of the embeddings.
+pub const META_NORMALIZED: &str = "recpipe.normalized";
+/// Schema metadata key of similar_items: the similarity measure ("cosine").
+pub const META_SIMILARITY: &str = "recpipe.similarity";
+/// Schema metadata key of similar_items: `similar_min_ratings` it was computed with.
+pub const META_MIN_RATINGS: &str = "recpipe.min_ratings";
+
+pub struct ExportStage;
+
+impl Stage for ExportStage {
+    const KIND: &'static str = "export";
+    const FORMAT_VERSION: u32 = 1;
+    type Config = Config;
+    type Error = ExportError;
+
+    fn run(
+        cfg: &Config,
+        inputs: &Inputs,
+        out: &OutDir,
+        progress: &Progress,
+    ) -> Result<Outputs, ExportError> {
+        let model = inputs.nearest("train")?;
+        let ingest = inputs.nearest("ingest")?;
+        let split = if cfg.recommendations_n > 0 {
+            Some(inputs.nearest("split")?)
+        } else {
+            None
+        };
+        let summary = export(
+            cfg,
+            &ExportInputs {
+                model: &model.dir,
+                ingest: &ingest.dir,
+                split: split.map(|s| s.dir.as_path()),
+            },
+            out.dir(),
+            progress,
+        )?;
+        Ok(Outputs {
+            lines: summary.lines(),
+            summary: serde_json::to_value(&summary).expect("the summary is plain data"),
+        })
+    }
+}
+
+/// The artifact directories an export reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportInputs<'a> {
+    /// Train artifact: model.safetensors + model.json. Its directory name is the model key.
+    pub model: &'a Path,
+    /// Ingest artifact: users.parquet, items.parquet (ids, titles, genres, n_ratings).
+    pub ingest: &'a Path,
+    /// Split artifact: train.parquet, whose items are excluded from recommendations.
+    /// Needed only when `recommendations_n > 0`.
+    pub split: Option<&'a Path>,
+}
+
+/// One written file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    pub name: String,
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighborSummary {
+    pub item_id: String,
+    pub title: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Example {
+    pub item_id: String,
+    pub title: String,
+    pub n_ratings: u32,
+    pub neighbors: Vec<NeighborSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarSummary {
+    /// Items with a neighbour list.
+    pub items: usize,
+    pub neighbors: usize,
+    /// The most-rated item's neighbours.
+    pub example: Option<Example>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecommendationSummary {
+    pub users: usize,
+    pub per_user: usize,
+    pub rows: usize,
+    /// Train ratings whose items were excluded.
+    pub train_ratings: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    pub name: String,
+    pub explained_variance_ratio: f64,
+    /// Titles with the highest projection.
+    pub top: Vec<String>,
+    /// Titles with the lowest projection.
+    pub bottom: Vec<String>,
+}
+
+/// What the export wrote, recorded in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub model_key: String,
+    pub model: String,
+    pub n_users: usize,
+    pub n_items: usize,
+    pub k: usize,
+    pub files: Vec<FileSummary>,
+    pub similar_items: Option<SimilarSummary>,
+    pub recommendations: Option<RecommendationSummary>,
+    pub pca: Vec<Component>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// Terminal lines: the files written and a taste of what they hold. File names only:
+    /// the runner moves the output directory into the cache after the stage returns.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "exported model {} ({}, k={}): {} items, {} users",
+            self.model_key, self.model, self.k, self.n_items, self.n_users
+        )];
+        for f in &self.files {
+            lines.push(format!("  {:<40} {:>10} rows", f.name, f.rows));
+        }
+        if let Some(ex) = self.similar_items.as_ref().and_then(|s| s.example.as_ref()) {
+            let list: Vec<String> = ex
+                .neighbors
+                .iter()
+                .take(5)
+                .map(|n| format!("{} ({:.2})", n.title, n.score))
+                .collect();
+            lines.push(format!(
+                "most similar to {} ({} ratings): {}",
+                ex.title,
+                ex.n_ratings,
+                list.join(", ")
+            ));
+        }
+        for c in &self.pca {
+            let top: Vec<&str> = c.top.iter().take(3).map(String::as_str).collect();
+            let bottom: Vec<&str> = c.bottom.iter().take(3).map(String::as_str).collect();
+            lines.push(format!(
+                "{} ({:.1}% of variance): + {} | - {}",
+                c.name,
+                100.0 * c.explained_variance_ratio,
+                top.join("; "),
+                bottom.join("; ")
+            ));
+        }
+        lines
+    }
+}
+
+/// The export stage without the runner: reads the artifacts in `inputs`, writes into `out`.
+pub fn export(
+    cfg: &Config,
+    inputs: &ExportInputs<'_>,
+    out: &Path,
+    progress: &Progress,
+) -> Result<Summary, ExportError> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let model = Model::load(inputs.model)?;
+    let model_key = model_key(inputs.model);
+    let m = &model.meta;
+    let (items, users) = match (model.item_factors(), model.user_factors()) {
+        (Some(i), Some(u)) => (i, u),
+        _ => {
+            return Err(ExportError::input(
+                inputs.model,
+                format!(
+                    "model `{}` has no user_factors/item_factors tensors; export needs an \
+                     embedding model (dot, dot_bias)",
+                    m.model
+                ),
+            ));
+        }
+    };
+    let (n_items, n_users, k) = (items.nrows(), users.nrows(), items.ncols());
+    let catalog = Catalog::read(inputs.ingest)?;
+    if catalog.n_items() != n_items || catalog.n_users() != n_users {
+        return Err(ExportError::input(
+            inputs.ingest,
+            format!(
+                "the ingest artifact has {} users and {} items but the model was trained on {} \
+                 users and {} items; export the model with the ingest it was trained from",
+                catalog.n_users(),
+                catalog.n_items(),
+                n_users,
+                n_items
+            ),
+        ));
+    }
+    let n_ratings = read_n_ratings(inputs.ingest, n_items)?;
+    // Read before any work, so a mismatched split fails in a second, not after the
+    // neighbour search.
+    let train = match inputs.split.filter(|_| cfg.recommendations_n > 0) {
+        None if cfg.recommendations_n > 0 => {
+            return Err(ExportError::config(
+                "recommendations_n",
+                format!(
+                    "= {} needs the split artifact (its train.parquet says which items each \
+                     user has seen); give the export a split input, or set recommendations_n = 0",
+                    cfg.recommendations_n
+                ),
+            ));
+        }
+        Some(split) => {
+            let train_path = split.join("train.parquet");
+            let train = Ratings::read(&train_path)?;
+            if train.n_users as usize != n_users || train.n_items as usize != n_items {
+                return Err(ExportError::input(
+                    &train_path,
+                    format!(
+                        "the split has {} users and {} items but the model was trained on {} \
+                         users and {} items; export the model with the split it was trained on",
+                        train.n_users, train.n_items, n_users, n_items
+                    ),
+                ));
+            }
+            Some(train)
+        }
+        None => None,
+    };
+
+    let base: Meta = vec![
+        (schema::META_EMBEDDING_DIM, k.to_string()),
+        (schema::META_MODEL_KEY, model_key.clone()),
+    ];
+    let with = |extra: &[(&'static str, &str)]| -> Meta {
+        let mut m = base.clone();
+        m.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        m
+    };
+    let mut files = Vec::new();
+    let mut w = Writer {
+        cfg,
+        out,
+        files: &mut files,
+    };
+
+    let raw = with(&[(META_NORMALIZED, "false")]);
+    let b = tables::item_embeddings(&catalog, items, &n_ratings, model.item_bias(), &raw)?;
+    w.table(ITEM_EMBEDDINGS, &b)?;
+    w.npy(ITEM_EMBEDDINGS, items)?;
+    let b = tables::user_embeddings(&catalog, users, model.user_bias(), &raw)?;
+    w.table(USER_EMBEDDINGS, &b)?;
+    w.npy(USER_EMBEDDINGS, users)?;
+
+    let need_normed = cfg.normalized || cfg.neighbors > 0;
+    let items_normed = need_normed.then(|| neighbors::normalize_rows(items));
+    if let Some(normed) = items_normed.as_ref().filter(|_| cfg.normalized) {
+        let unit = with(&[(META_NORMALIZED, "true")]);
+        let name = format!("{ITEM_EMBEDDINGS}_normalized");
+        let b = tables::item_embeddings(
+            &catalog,
+            normed.view(),
+            &n_ratings,
+            model.item_bias(),
+            &unit,
+        )?;
+        w.table(&name, &b)?;
+        w.npy(&name, normed.view())?;
+        let users_normed = neighbors::normalize_rows(users);
+        let name = format!("{USER_EMBEDDINGS}_normalized");
+        let b = tables::user_embeddings(&catalog, users_normed.view(), model.user_bias(), &unit)?;
+        w.table(&name, &b)?;
+        w.npy(&name, users_normed.view())?;
+    }
+
+    let most_rated = most_rated(&n_ratings, n_items);
+    let similar_items = match items_normed.as_ref().filter(|_| cfg.neighbors > 0) {
+        Some(normed) => {
+            let t = Instant::now();
+            let candidates: Vec<u32> = (0..n_items as u32)
+                .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
+                .collect();
+            let queries: Vec<u32> = if cfg.similar_items_top == 0 {
+                candidates.clone()
+            } else {
+                let mut q: Vec<u32> = most_rated
+                    .iter()
+                    .copied()
+                    .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
+                    .take(cfg.similar_items_top)
+                    .collect();
+                q.sort_unstable();
+                q
+            };
+            let bar = progress.count(queries.len() as u64, "similar");
+            let ranked = neighbors::similar_items(
+                normed.view(),
+                &queries,
+                &candidates,
+                cfg.neighbors,
+                &|n| bar.inc(n as u64),
+            );
+            bar.finish_and_clear();
+            let min = cfg.similar_min_ratings.to_string();
+            let meta = with(&[(META_SIMILARITY, "cosine"), (META_MIN_RATINGS, &min)]);
+            w.table(
+                SIMILAR_ITEMS,
+                &tables::similar_items(&catalog, &queries, &ranked, &meta)?,
+            )?;
+            let example = most_rated.first().and_then(|&top| {
+                let at = queries.binary_search(&top).ok()?;
+                Some(Example {
+                    item_id: catalog.item_ids.display(top as usize),
+                    title: title(&catalog, top),
+                    n_ratings: n_ratings[top as usize],
+                    neighbors: ranked[at]
+                        .iter()
+                        .map(|&(i, s)| NeighborSummary {
+                            item_id: catalog.item_ids.display(i as usize),
+                            title: title(&catalog, i),
+                            score: s,
+                        })
+                        .collect(),
+                })
+            });
+            Some(SimilarSummary {
+                items: queries.len(),
+                neighbors: cfg.neighbors,
+                example,
+                seconds: t.elapsed().as_secs_f64(),
+            })
+        }
+        None => None,
+    };
+
+    let recommendations = match train {
+        Some(train) => {
+            let t = Instant::now();
+            let seen = Seen::new(&train, n_users);
+            let users_all: Vec<u32> = (0..n_users as u32).collect();
+            let bar = progress.count(n_users as u64, "recommend");
+            let ranked = neighbors::recommend(
+                &users_all,
+                n_items,
+                cfg.recommendations_n,
+                &|block| model.score_users(block),
+                &|u| seen.of(u),
+                &|n| bar.inc(n as u64),
+            );
+            bar.finish_and_clear();
+            let b = tables::recommendations(&catalog, &users_all, &ranked, &base)?;
+            let rows = b.num_rows();
+            w.table(RECOMMENDATIONS, &b)?;
+            Some(RecommendationSummary {
+                users: n_users,
+                per_user: cfg.recommendations_n,
+                rows,
+                train_ratings: train.len(),
+                seconds: t.elapsed().as_secs_f64(),
+            })
+        }
+        None => None,
+    };
+
+    let mut pca_summary = Vec::new();
+    if cfg.pca_components > 0 && k > 0 {
+        let p = pca::pca(items, cfg.pca_components);
+        w.table(PCA, &tables::pca(&catalog, p.projection.view(), &base)?)?;
+        for (c, col) in p.projection.columns().into_iter().enumerate() {
+            let mut order: Vec<u32> = (0..n_items as u32).collect();
+            order.sort_by(|&a, &b| col[b as usize].total_cmp(&col[a as usize]).then(a.cmp(&b)));
+            let n = cfg.pca_titles.min(n_items);
+            pca_summary.push(Component {
+                name: format!("pc{}", c + 1),
+                explained_variance_ratio: p.explained_ratio[c],
+                top: order[..n].iter().map(|&i| title(&catalog, i)).collect(),
+                bottom: order[n_items - n..]
+                    .iter()
+                    .rev()
+                    .map(|&i| title(&catalog, i))
+                    .collect(),
+            });
+        }
+    }
+
+    let summary = Summary {
+        model_key,
+        model: m.model.clone(),
+        n_users,
+        n_items,
+        k,
+        files,
+        similar_items,
+        recommendations,
+        pca: pca_summary,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        items = n_items,
+        users = n_users,
+        files = summary.files.len(),
+        seconds = summary.seconds,
+        "export done"
+    );
+    Ok(summary)
+}
+
+/// Writes a table in every configured format and records it.
+struct Writer<'a> {
+    cfg: &'a Config,
+    out: &'a Path,
+    files: &'a mut Vec<FileSummary>,
+}
+
+impl Writer<'_> {
+    fn table(&mut self, name: &str, batch: &RecordBatch) -> Result<(), ExportError> {
+        let rows = batch.num_rows();
+        let file = format!("{name}.parquet");
+        write_batches(self.out.join(&file), std::slice::from_ref(batch))?;
+        self.files.push(FileSummary { name: file, rows });
+        if self.cfg.wants(Format::Csv) {
+            let file = format!("{name}.csv");
+            files::write_csv(&self.out.join(&file), std::slice::from_ref(batch))?;
+            self.files.push(FileSummary { name: file, rows });
+        }
+        Ok(())
+    }
+
+    fn npy(&mut self, name: &str, a: ArrayView2<'_, f32>) -> Result<(), ExportError> {
+        if self.cfg.wants(Format::Npy) {
+            let file = format!("{name}.npy");
+            files::write_npy(&self.out.join(&file), a)?;
+            self.files.push(FileSummary {
+                name: file,
+                rows: a.nrows(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Items each user rated in train, sorted, as one flat array with per-user offsets.
+struct Seen {
+    offsets: Vec<usize>,
+    items: Vec<u32>,
+}
+
+impl Seen {
+    fn new(train: &Ratings, n_users: usize) -> Seen {
+        let mut offsets = vec![0usize; n_users + 1];
+        for &u in &train.user {
+            offsets[u as usize + 1] += 1;
+        }
+        for u in 0..n_users {
+            offsets[u + 1] += offsets[u];
+        }
+        let mut fill = offsets.clone();
+        let mut items = vec![0u32; train.len()];
+        for (&u, &i) in train.user.iter().zip(&train.item) {
+            items[fill[u as usize]] = i;
+            fill[u as usize] += 1;
+        }
+        for u in 0..n_users {
+            items[offsets[u]..offsets[u + 1]].sort_unstable();
+        }
+        Seen { offsets, items }
+    }
+
+    fn of(&self, user: u32) -> &[u32] {
+        let u = user as usize;
+        &self.items[self.offsets[u]..self.offsets[u + 1]]
+    }
+}
+
+/// The train artifact's directory name, after resolving links (`.recpipe/runs/...` points
+/// at the cache directory, whose name is the cache key).
+fn model_key(dir: &Path) -> String {
+    let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
+    resolved
+        .file_name()
+        .or_else(|| dir.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// n_ratings of items.parquet, by item_idx.
+fn read_n_ratings(ingest: &Path, n_items: usize) -> Result<Vec<u32>, ExportError> {
+    let path = ingest.join("items.parquet");
+    let (_, batches) = read_batches(&path)?;
+    let mut out = Vec::with_capacity(n_items);
+    for b in &batches {
+        out.extend_from_slice(column::<UInt32Array>(b, "n_ratings", &path)?.values());
+    }
+    if out.len() != n_items {
+        return Err(ExportError::input(
+            &path,
+            format!("{} rows but the model has {n_items} items", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Item indices by n_ratings, most rated first (lower idx first among equals).
+fn most_rated(n_ratings: &[u32], n_items: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n_items as u32).collect();
+    order.sort_by(|&a, &b| {
+        n_ratings[b as usize]
+            .cmp(&n_ratings[a as usize])
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+fn title(catalog: &Catalog, idx: u32) -> String {
+    catalog
+        .titles
+        .get(idx as usize)
+        .and_then(|t| t.clone())
+        .unwrap_or_else(|| format!("item {}", catalog.item_ids.display(idx as usize)))
+}
