@@ -154,6 +154,200 @@ impl Checkpoint {
 pub struct Model {
     pub meta: ModelMeta,
     ckpt: Checkpoint,
+    /// The dense layers of mlp / hybrid / classifier, validated and BatchNorm folded.
+    nn: Option<Net>,
+}
+
+/// BatchNorm epsilon used by training (PyTorch's default).
+pub const BN_EPS: f32 = 1e-5;
+
+/// One dense layer in evaluation mode: z = x·Wᵀ + b, BatchNorm folded to z·scale + shift.
+#[derive(Debug, Clone)]
+struct Layer {
+    w: Array2<f32>,
+    b: ndarray::Array1<f32>,
+    bn: Option<(ndarray::Array1<f32>, ndarray::Array1<f32>)>,
+    relu: bool,
+}
+
+impl Layer {
+    fn read(ckpt: &Checkpoint, prefix: &str, relu: bool, path: &Path) -> Result<Option<Layer>> {
+        let Some(w) = ckpt.get(&format!("{prefix}.weight")) else {
+            return Ok(None);
+        };
+        let bad = |m: String| CoreError::schema(path, format!("{prefix}: {m}"));
+        let w = w
+            .view2()
+            .ok_or_else(|| bad("weight must be 2-d".into()))?
+            .to_owned();
+        let vec = |name: &str| -> Result<ndarray::Array1<f32>> {
+            let t = ckpt
+                .get(&format!("{prefix}.{name}"))
+                .ok_or_else(|| bad(format!("missing `{name}`")))?;
+            if t.data.len() != w.nrows() {
+                return Err(bad(format!(
+                    "`{name}` has {} values, expected {}",
+                    t.data.len(),
+                    w.nrows()
+                )));
+            }
+            Ok(ndarray::Array1::from(t.data.clone()))
+        };
+        let b = vec("bias")?;
+        let bn = if ckpt.get(&format!("{prefix}.bn.weight")).is_some() {
+            let (g, be) = (vec("bn.weight")?, vec("bn.bias")?);
+            let (rm, rv) = (vec("bn.running_mean")?, vec("bn.running_var")?);
+            let scale = &g / &rv.mapv(|v| (v + BN_EPS).sqrt());
+            let shift = &be - &(&rm * &scale);
+            Some((scale, shift))
+        } else {
+            None
+        };
+        Ok(Some(Layer { w, b, bn, relu }))
+    }
+
+    fn apply(&self, x: &Array2<f32>) -> Array2<f32> {
+        let mut z = x.dot(&self.w.t());
+        z += &self.b;
+        if let Some((scale, shift)) = &self.bn {
+            z *= scale;
+            z += shift;
+        }
+        if self.relu {
+            z.mapv_inplace(|v| v.max(0.0));
+        }
+        z
+    }
+}
+
+/// The neural models' layers: item tower (hybrid), hidden layers, output.
+#[derive(Debug, Clone)]
+struct Net {
+    product: bool,
+    tower: Vec<Layer>,
+    layers: Vec<Layer>,
+    /// Frozen item features (hybrid), (n_items, width).
+    features: Option<Array2<f32>>,
+}
+
+impl Net {
+    fn read(ckpt: &Checkpoint, dir: &Path) -> Result<Net> {
+        let path = dir.join(WEIGHTS_FILE);
+        let m = &ckpt.meta;
+        let product = m.config.get("join").and_then(|j| j.as_str()) == Some("product");
+        let mut tower = Vec::new();
+        while let Some(l) = Layer::read(ckpt, &format!("item_tower.{}", tower.len()), true, &path)?
+        {
+            tower.push(l);
+        }
+        let mut layers = Vec::new();
+        while let Some(l) = Layer::read(ckpt, &format!("layers.{}", layers.len()), true, &path)? {
+            layers.push(l);
+        }
+        let out = Layer::read(ckpt, "output", false, &path)?
+            .ok_or_else(|| CoreError::schema(&path, "missing tensor `output.weight`"))?;
+        layers.push(out);
+        let features = match ckpt.get("item_features") {
+            Some(t) => Some(
+                t.view2()
+                    .filter(|v| v.nrows() == m.n_items as usize)
+                    .ok_or_else(|| {
+                        CoreError::schema(&path, "`item_features` must be (n_items, width)")
+                    })?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        // Check that the layer widths chain, so predict cannot panic on a bad file.
+        let mut width = if product { m.k } else { 2 * m.k };
+        if let Some(f) = &features {
+            let mut w = f.ncols();
+            for l in &tower {
+                if l.w.ncols() != w {
+                    return Err(CoreError::schema(&path, "item tower widths do not chain"));
+                }
+                w = l.w.nrows();
+            }
+            width += w;
+        } else if !tower.is_empty() {
+            return Err(CoreError::schema(
+                &path,
+                "item tower without `item_features`",
+            ));
+        }
+        for (i, l) in layers.iter().enumerate() {
+            if l.w.ncols() != width {
+                return Err(CoreError::schema(
+                    &path,
+                    format!("layer {i} expects {} inputs, gets {width}", l.w.ncols()),
+                ));
+            }
+            width = l.w.nrows();
+        }
+        let n_out = match &m.classes {
+            Some(c) if m.model == "classifier" => c.len(),
+            _ => 1,
+        };
+        if width != n_out {
+            return Err(CoreError::schema(
+                &path,
+                format!("output has {width} values, expected {n_out}"),
+            ));
+        }
+        Ok(Net {
+            product,
+            tower,
+            layers,
+            features,
+        })
+    }
+
+    /// Output-layer values for pairs, (pairs, n_out).
+    fn forward(
+        &self,
+        uf: ArrayView2<'_, f32>,
+        itf: ArrayView2<'_, f32>,
+        users: &[u32],
+        items: &[u32],
+    ) -> Array2<f32> {
+        let k = uf.ncols();
+        let emb = if self.product { k } else { 2 * k };
+        let tower_out = self.features.as_ref().map(|f| {
+            let mut x = f.select(
+                Axis(0),
+                &items.iter().map(|&i| i as usize).collect::<Vec<_>>(),
+            );
+            for l in &self.tower {
+                x = l.apply(&x);
+            }
+            x
+        });
+        let width = emb + tower_out.as_ref().map_or(0, |t| t.ncols());
+        let mut x = Array2::<f32>::zeros((users.len(), width));
+        for (r, (&u, &i)) in users.iter().zip(items).enumerate() {
+            let (wu, wi) = (uf.row(u as usize), itf.row(i as usize));
+            let mut row = x.row_mut(r);
+            if self.product {
+                for j in 0..k {
+                    row[j] = wu[j] * wi[j];
+                }
+            } else {
+                for j in 0..k {
+                    row[j] = wu[j];
+                    row[k + j] = wi[j];
+                }
+            }
+            if let Some(t) = &tower_out {
+                for (j, v) in t.row(r).iter().enumerate() {
+                    row[emb + j] = *v;
+                }
+            }
+        }
+        for l in &self.layers {
+            x = l.apply(&x);
+        }
+        x
+    }
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -184,10 +378,22 @@ impl Model {
                 )),
             }
         };
+        let mut nn = None;
         match m.model.as_str() {
             "dot" | "dot_bias" => {
                 need2("user_factors", m.n_users)?;
                 need2("item_factors", m.n_items)?;
+            }
+            "mlp" | "hybrid" | "classifier" => {
+                need2("user_factors", m.n_users)?;
+                need2("item_factors", m.n_items)?;
+                if m.model == "classifier" && m.classes.as_ref().is_none_or(|c| c.is_empty()) {
+                    return Err(CoreError::schema(
+                        dir.join(META_FILE),
+                        "a classifier needs `classes`",
+                    ));
+                }
+                nn = Some(Net::read(&ckpt, dir)?);
             }
             other => {
                 return Err(CoreError::schema(
@@ -199,6 +405,7 @@ impl Model {
         Ok(Model {
             meta: ckpt.meta.clone(),
             ckpt,
+            nn,
         })
     }
 
@@ -238,9 +445,37 @@ impl Model {
         }
     }
 
+    /// Predicted ratings of the neural models (the expected rating for the classifier).
+    fn predict_nn(&self, net: &Net, users: &[u32], items: &[u32]) -> Vec<f32> {
+        let (uf, itf) = self.embedding_tables();
+        let mut out = Vec::with_capacity(users.len());
+        for (u, i) in users.chunks(4096).zip(items.chunks(4096)) {
+            let z = net.forward(uf, itf, u, i);
+            match (&self.meta.classes, self.meta.model.as_str()) {
+                (Some(classes), "classifier") => {
+                    for row in z.rows() {
+                        let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                        let (mut sum, mut ev) = (0.0f32, 0.0f32);
+                        for (c, &v) in row.iter().enumerate() {
+                            let e = (v - max).exp();
+                            sum += e;
+                            ev += e * classes[c];
+                        }
+                        out.push(ev / sum);
+                    }
+                }
+                _ => out.extend(z.column(0).iter().map(|&v| self.finish(v))),
+            }
+        }
+        out
+    }
+
     /// Predicted ratings for pairs of dense indices.
     pub fn predict(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
         assert_eq!(users.len(), items.len(), "one item per user");
+        if let Some(net) = &self.nn {
+            return self.predict_nn(net, users, items);
+        }
         let (uf, itf) = self.embedding_tables();
         let ub = self.user_bias();
         let ib = self.item_bias();
@@ -262,6 +497,16 @@ impl Model {
     /// Predicted ratings of every item for each user in `users`: (users.len(), n_items),
     /// one matrix multiply per call.
     pub fn score_users(&self, users: &[u32]) -> Array2<f32> {
+        if let Some(net) = &self.nn {
+            let n = self.meta.n_items as usize;
+            let all: Vec<u32> = (0..n as u32).collect();
+            let mut scores = Array2::zeros((users.len(), n));
+            for (r, &u) in users.iter().enumerate() {
+                let p = self.predict_nn(net, &vec![u; n], &all);
+                scores.row_mut(r).assign(&ndarray::ArrayView1::from(&p));
+            }
+            return scores;
+        }
         let (uf, itf) = self.embedding_tables();
         let rows = uf.select(
             Axis(0),

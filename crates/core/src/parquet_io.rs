@@ -8,14 +8,25 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
-pub(crate) fn props() -> WriterProperties {
+/// Writer settings. The schema's metadata (recpipe version, n_users, embedding dim, ...) is
+/// also copied into the file's key-value metadata: Arrow readers find it in the embedded
+/// schema, but DuckDB's `parquet_kv_metadata` and parquet-tools only look there.
+pub(crate) fn props(schema: &arrow::datatypes::Schema) -> WriterProperties {
+    let mut kv: Vec<KeyValue> = schema
+        .metadata()
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    kv.sort_by(|a, b| a.key.cmp(&b.key));
     WriterProperties::builder()
+        .set_key_value_metadata((!kv.is_empty()).then_some(kv))
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
@@ -41,9 +52,11 @@ impl ParquetSink {
             .try_clone()
             .map_err(|e| CoreError::io(path, e))?;
         let writer =
-            ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| CoreError::Parquet {
-                path: path.to_path_buf(),
-                source: e,
+            ArrowWriter::try_new(file, schema.clone(), Some(props(&schema))).map_err(|e| {
+                CoreError::Parquet {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
             })?;
         Ok(ParquetSink {
             writer,
@@ -129,4 +142,41 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -
         .as_any()
         .downcast_ref::<T>()
         .ok_or_else(|| CoreError::schema(path, format!("column `{name}` has an unexpected type")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::UInt32Array;
+    use std::sync::Arc;
+
+    #[test]
+    fn schema_metadata_is_also_file_key_value_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let schema = crate::schema::with_metadata(
+            arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+                "x",
+                arrow::datatypes::DataType::UInt32,
+                false,
+            )]),
+            &[(crate::schema::META_N_USERS, "7".to_string())],
+        );
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(UInt32Array::from(vec![1, 2]))]).unwrap();
+        write_batches(&path, &[batch]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap();
+        let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        assert_eq!(get(crate::schema::META_N_USERS).as_deref(), Some("7"));
+        assert_eq!(
+            get(crate::schema::META_VERSION).as_deref(),
+            Some(crate::VERSION)
+        );
+        assert_eq!(row_count(&path).unwrap(), 2);
+    }
 }

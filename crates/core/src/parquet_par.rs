@@ -38,7 +38,7 @@ where
         .file()
         .try_clone()
         .map_err(|e| CoreError::io(path, e))?;
-    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props())).map_err(pq)?;
+    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props(&schema))).map_err(pq)?;
     let (mut file_writer, factory) = writer.into_serialized_writer().map_err(pq)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut next = 0;

@@ -1,0 +1,389 @@
+//! The `[train]` table of a pipeline. Every key has a default; an unknown key is an error.
+
+use crate::error::{Result, TrainError};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// user · item embeddings.
+    Dot,
+    /// dot + user bias + item bias + global bias (the notebooks' `EmbeddingDotBias`).
+    #[default]
+    DotBias,
+    /// Embeddings joined by concat or product, then dense layers.
+    Mlp,
+    /// `mlp` with item content features (genres, a user-given item feature file).
+    Hybrid,
+    /// Rating values as classes, softmax cross-entropy.
+    Classifier,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Dot => "dot",
+            ModelKind::DotBias => "dot_bias",
+            ModelKind::Mlp => "mlp",
+            ModelKind::Hybrid => "hybrid",
+            ModelKind::Classifier => "classifier",
+        }
+    }
+    pub fn is_embedding(self) -> bool {
+        matches!(self, ModelKind::Dot | ModelKind::DotBias)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// PyTorch `Adam`: weight decay added to the gradient (coupled L2).
+    #[default]
+    Adam,
+    /// PyTorch `AdamW`: weight decay applied to the weights, decoupled from the gradient.
+    #[serde(rename = "adamw")]
+    AdamW,
+    /// PyTorch `SGD` with `momentum`.
+    Sgd,
+    /// PyTorch `SparseAdam`: moments of a row change only in batches that touch it.
+    SparseAdam,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitKind {
+    /// uniform(-s, s), s = init_scale or 0.01.
+    #[default]
+    Uniform,
+    /// uniform(0, s), s = init_scale or 0.05.
+    UniformPos,
+    /// normal(0, s), s = init_scale or 0.01.
+    Normal,
+    /// Keras `he_normal`: truncated normal with std sqrt(2 / fan_in) (times init_scale if set).
+    HeNormal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    /// fastai `fit_one_cycle`: cosine warm-up from lr/25 to lr over `pct_start` of the steps,
+    /// then cosine annealing to lr/25e4.
+    OneCycle,
+    /// lr · gamma^(epoch / step_size), PyTorch `StepLR` stepped once per epoch.
+    Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// cuda when available, else cpu (with a log line saying so).
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Join {
+    #[default]
+    Concat,
+    Product,
+}
+
+/// Output squashing: `"none"`, `"auto"` (the training ratings' range, widened so the
+/// sigmoid can reach the extremes) or `[lo, hi]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum YRange {
+    None,
+    #[default]
+    Auto,
+    Range(f32, f32),
+}
+
+impl Serialize for YRange {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            YRange::None => s.serialize_str("none"),
+            YRange::Auto => s.serialize_str("auto"),
+            YRange::Range(lo, hi) => [*lo, *hi].serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for YRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Range(Vec<f32>),
+        }
+        let err = || {
+            serde::de::Error::custom(
+                "y_range must be \"none\", \"auto\" or [lo, hi] with lo < hi, e.g. [0.0, 5.5]",
+            )
+        };
+        match Raw::deserialize(d).map_err(|_| err())? {
+            Raw::Name(n) if n == "none" => Ok(YRange::None),
+            Raw::Name(n) if n == "auto" => Ok(YRange::Auto),
+            Raw::Range(v) if v.len() == 2 && v[0] < v[1] && v.iter().all(|x| x.is_finite()) => {
+                Ok(YRange::Range(v[0], v[1]))
+            }
+            _ => Err(err()),
+        }
+    }
+}
+
+/// Every knob of the train stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub model: ModelKind,
+    /// Embedding dimension; default 50 (32 for `classifier`).
+    pub k: Option<usize>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate (the constant one for `schedule = "constant"`).
+    pub lr: f32,
+    /// sgd momentum.
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Coupled (adam, sgd, sparse_adam) or decoupled (adamw) weight decay, as in PyTorch.
+    pub weight_decay: f32,
+    /// Keras-style L2 penalty `l2 · Σ w²` on the embedding rows a batch uses.
+    pub l2: f32,
+    pub init: InitKind,
+    pub init_scale: Option<f32>,
+    pub y_range: YRange,
+    pub schedule: ScheduleKind,
+    /// `step`: epochs between decays.
+    pub step_size: usize,
+    /// `step`: decay factor.
+    pub gamma: f32,
+    /// `one_cycle`: share of the steps spent warming up.
+    pub pct_start: f32,
+    pub seed: u64,
+    /// Worker threads; 0 = all cores.
+    pub threads: usize,
+    /// Stop after this many epochs without a better validation RMSE.
+    pub early_stopping_patience: Option<usize>,
+    /// Save the epoch with the best validation RMSE rather than the last one.
+    pub keep_best: bool,
+    pub device: DeviceChoice,
+
+    // mlp / hybrid / classifier
+    pub join: Join,
+    /// Dropout on the joined embeddings; default 0.05 (mlp, hybrid) / 0 (classifier).
+    pub dropout: Option<f32>,
+    /// Hidden layer widths; default [10] (mlp, hybrid) / [128, 128, 128] (classifier).
+    pub hidden: Option<Vec<usize>>,
+    /// Dropout before the output layer; default 0.5 (mlp, hybrid) / 0.3 (classifier).
+    pub output_dropout: Option<f32>,
+    /// Batch norm after each hidden layer; default false (mlp, hybrid) / true (classifier).
+    pub batch_norm: Option<bool>,
+
+    // hybrid
+    /// Use the items table's genres as a multi-hot item feature.
+    pub genres: bool,
+    /// Parquet file with `item_id` and a FixedSizeList<f32> column of item features.
+    pub item_features_file: Option<PathBuf>,
+    /// Dense layers the item features pass through before the join.
+    pub item_features_hidden: Vec<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: ModelKind::DotBias,
+            k: None,
+            epochs: 5,
+            batch_size: 64,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-4,
+            l2: 0.0,
+            init: InitKind::Uniform,
+            init_scale: None,
+            y_range: YRange::Auto,
+            schedule: ScheduleKind::Constant,
+            step_size: 1,
+            gamma: 0.5,
+            pct_start: 0.25,
+            seed: 42,
+            threads: 0,
+            early_stopping_patience: None,
+            keep_best: true,
+            device: DeviceChoice::Auto,
+            join: Join::Concat,
+            dropout: None,
+            hidden: None,
+            output_dropout: None,
+            batch_norm: None,
+            genres: true,
+            item_features_file: None,
+            item_features_hidden: vec![32, 16],
+        }
+    }
+}
+
+impl Config {
+    pub fn k(&self) -> usize {
+        self.k.unwrap_or(match self.model {
+            ModelKind::Classifier => 32,
+            _ => 50,
+        })
+    }
+    pub fn dropout(&self) -> f32 {
+        self.dropout.unwrap_or(match self.model {
+            ModelKind::Classifier => 0.0,
+            _ => 0.05,
+        })
+    }
+    pub fn hidden(&self) -> Vec<usize> {
+        self.hidden.clone().unwrap_or_else(|| match self.model {
+            ModelKind::Classifier => vec![128, 128, 128],
+            _ => vec![10],
+        })
+    }
+    pub fn output_dropout(&self) -> f32 {
+        self.output_dropout.unwrap_or(match self.model {
+            ModelKind::Classifier => 0.3,
+            _ => 0.5,
+        })
+    }
+    pub fn batch_norm(&self) -> bool {
+        self.batch_norm
+            .unwrap_or(matches!(self.model, ModelKind::Classifier))
+    }
+
+    /// Checks every value a user can get wrong, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |key: &'static str, v: f32| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(TrainError::config(key, format!("must be > 0, got {v}")))
+            }
+        };
+        let unit = |key: &'static str, v: f32| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(TrainError::config(
+                    key,
+                    format!("must be in [0, 1), got {v}"),
+                ))
+            }
+        };
+        let nonneg = |key: &'static str, v: f32| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(TrainError::config(key, format!("must be >= 0, got {v}")))
+            }
+        };
+        if self.k() == 0 {
+            return Err(TrainError::config("k", "must be at least 1"));
+        }
+        if self.epochs == 0 {
+            return Err(TrainError::config("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(TrainError::config("batch_size", "must be at least 1"));
+        }
+        pos("lr", self.lr)?;
+        pos("eps", self.eps)?;
+        unit("momentum", self.momentum)?;
+        unit("beta1", self.beta1)?;
+        unit("beta2", self.beta2)?;
+        nonneg("weight_decay", self.weight_decay)?;
+        nonneg("l2", self.l2)?;
+        if let Some(s) = self.init_scale {
+            pos("init_scale", s)?;
+        }
+        if self.step_size == 0 {
+            return Err(TrainError::config("step_size", "must be at least 1"));
+        }
+        pos("gamma", self.gamma)?;
+        if !(self.pct_start > 0.0 && self.pct_start < 1.0) {
+            return Err(TrainError::config(
+                "pct_start",
+                format!("must be in (0, 1), got {}", self.pct_start),
+            ));
+        }
+        if self.early_stopping_patience == Some(0) {
+            return Err(TrainError::config(
+                "early_stopping_patience",
+                "must be at least 1 (leave it out to train all epochs)",
+            ));
+        }
+        unit("dropout", self.dropout())?;
+        unit("output_dropout", self.output_dropout())?;
+        if self.hidden().contains(&0) || self.item_features_hidden.contains(&0) {
+            return Err(TrainError::config(
+                "hidden",
+                "layer widths must be at least 1",
+            ));
+        }
+        if self.model == ModelKind::Hybrid && !self.genres && self.item_features_file.is_none() {
+            return Err(TrainError::config(
+                "model",
+                "`hybrid` needs item features: set genres = true or item_features_file",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_from_an_empty_table_and_unknown_keys_are_named() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.k(), 50);
+        let err = toml::from_str::<Config>("lr = 0.01\nepoch = 3").unwrap_err();
+        assert!(err.to_string().contains("epoch"), "{err}");
+    }
+
+    #[test]
+    fn y_range_forms() {
+        let c: Config = toml::from_str("y_range = [0.0, 5.5]").unwrap();
+        assert_eq!(c.y_range, YRange::Range(0.0, 5.5));
+        let c: Config = toml::from_str("y_range = \"none\"").unwrap();
+        assert_eq!(c.y_range, YRange::None);
+        assert!(toml::from_str::<Config>("y_range = [5.0, 1.0]").is_err());
+        assert!(toml::from_str::<Config>("y_range = \"sometimes\"").is_err());
+        let json = serde_json::to_string(&Config::default()).unwrap();
+        let back: Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Config::default());
+    }
+
+    #[test]
+    fn model_defaults_and_validation() {
+        let c: Config = toml::from_str("model = \"classifier\"").unwrap();
+        assert_eq!(
+            (c.k(), c.hidden(), c.batch_norm()),
+            (32, vec![128; 3], true)
+        );
+        let c: Config = toml::from_str("lr = -1.0").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("`lr`"), "{err}");
+        let c: Config = toml::from_str("optimizer = \"adamw\"").unwrap();
+        assert_eq!(c.optimizer, OptimizerKind::AdamW);
+        c.validate().unwrap();
+    }
+}
