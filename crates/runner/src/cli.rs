@@ -27,6 +27,9 @@ pub enum Command {
         after_help = "Examples:\n  recpipe run pipelines/quickstart.toml\n  recpipe run pipelines/quickstart.toml --stage split          # split and what it needs\n  recpipe run pipelines/quickstart.toml --stage split --force  # rebuild split even if fresh\n  recpipe run pipelines/quickstart.toml --stage split --downstream\n  recpipe run pipelines/quickstart.toml --set split.seed=7 --dry-run"
     )]
     Run(RunArgs),
+    /// Run a pipeline once per combination of a grid of keys; rank the trials by a metric
+    #[command(after_help = SWEEP_HELP)]
+    Sweep(SweepArgs),
     /// Show which stages are fresh and why the others would run
     #[command(
         after_help = "Example:\n  recpipe status pipelines/quickstart.toml --set split.seed=7"
@@ -140,6 +143,65 @@ pub struct RunArgs {
     /// Say what would run and why; run nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+const SWEEP_HELP: &str = "\
+Each trial is a normal cached run of the metric's stage (and what it needs, and any --stage)
+with the trial's values added to the --set flags, so stages a trial does not change (ingest,
+split) are built once and reused, and running the same sweep again builds nothing.
+
+Grid values are read like --set values: TOML (16, 1e-3, true, [32, 16], \"adam\"), else a
+plain string. Commas inside [...], {...} or quotes do not separate values, so
+  --grid 'train.hidden=[10],[32,16]'      two values: [10] and [32,16]
+  --grid 'ingest.path=\"a,b\",c'          two values: the string a,b and c
+Repeating a key adds values to it (--grid train.k=32 --grid train.k=64). Several keys form
+the cartesian product; --random N runs N distinct combinations of it, drawn with --seed.
+
+The metric is STAGE.PATH, a dotted path into the summary the stage recorded in its
+manifest.json (`recpipe show PIPELINE STAGE` prints it; list indices are numbers). Default:
+the train stage's best_valid_rmse, else its valid_rmse; minimized unless --maximize.
+
+A trial that fails (e.g. a diverging learning rate) is recorded with its error and the sweep
+goes on; the sweep itself fails only when every trial failed. The table (Parquet, one row per trial, best first) has the
+columns trial, one per swept key (the value as TOML text), metric (null for a failed
+trial), error, seconds, train_key and metric_key (cache keys of the artifacts).
+
+Examples:
+  recpipe sweep pipelines/quickstart.toml --set train.epochs=5 --grid train.k=16,32,64 --grid train.lr=1e-3,3e-3
+  recpipe sweep pipelines/quickstart.toml --grid train.k=8,16,32,64,128 --grid train.weight_decay=0,1e-5,1e-4 --random 6 --seed 1
+  recpipe sweep pipelines/quickstart.toml --grid split.seed=1,2,3 --metric split.train.rows --maximize";
+
+#[derive(Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// A swept key and its values; repeatable (one axis per key)
+    #[arg(long = "grid", value_name = "STAGE.KEY=V1,V2,...", required = true)]
+    pub grid: Vec<String>,
+    /// Run N combinations of the grid drawn at random (with --seed) instead of all of them
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub random: Option<u64>,
+    /// Seed of --random
+    #[arg(long, default_value_t = 0, value_name = "S", requires = "random")]
+    pub seed: u64,
+    /// What to rank trials by: STAGE.PATH into a stage's summary [default: train.best_valid_rmse, else train.valid_rmse]
+    #[arg(long, value_name = "STAGE.PATH")]
+    pub metric: Option<String>,
+    /// Lower is better (the default)
+    #[arg(long, conflicts_with = "maximize")]
+    pub minimize: bool,
+    /// Higher is better
+    #[arg(long)]
+    pub maximize: bool,
+    /// Also run this stage in every trial (the metric's stage always runs); repeatable
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Vec<String>,
+    /// Where to write the results table [default: .recpipe/sweeps/<pipeline>-<unix time>.parquet]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How many of the best trials to print
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
 }
 
 #[derive(Args)]

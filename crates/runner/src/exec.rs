@@ -199,6 +199,8 @@ pub struct RunOptions {
     pub force: bool,
     pub downstream: bool,
     pub dry_run: bool,
+    /// Print nothing to stdout (callers such as `sweep` report from [`RunReport::outcomes`]).
+    pub quiet: bool,
 }
 
 /// Which stages a command touches and which of them are forced.
@@ -243,7 +245,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn manifest(&self) -> &Manifest {
+    pub fn manifest(&self) -> &Manifest {
         match self {
             Outcome::Fresh { manifest, .. } | Outcome::Ran { manifest, .. } => manifest,
         }
@@ -397,6 +399,8 @@ pub fn build(
 pub struct RunReport {
     pub ran: usize,
     pub fresh: usize,
+    /// Every stage that finished, as (index into `Pipeline::stages`, outcome); empty on dry runs.
+    pub outcomes: Vec<(usize, Outcome)>,
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -414,7 +418,11 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
     let plan = plan(p, store)?;
     let width = p.stages.iter().map(|s| s.name.len()).max().unwrap_or(5);
     if opts.dry_run {
-        let mut report = RunReport { ran: 0, fresh: 0 };
+        let mut report = RunReport {
+            ran: 0,
+            fresh: 0,
+            outcomes: Vec::new(),
+        };
         for i in (0..p.stages.len()).filter(|&i| needed[i]) {
             let name = &p.stages[i].name;
             match assess(p, i, &plan, store, forced[i]) {
@@ -451,7 +459,11 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         .map(|&x| if x { St::Pending } else { St::Skip })
         .collect();
     let mut errors: Vec<anyhow::Error> = Vec::new();
-    let mut report = RunReport { ran: 0, fresh: 0 };
+    let mut report = RunReport {
+        ran: 0,
+        fresh: 0,
+        outcomes: Vec::new(),
+    };
     let started = Instant::now();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -496,24 +508,31 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
                             } else {
                                 "cached"
                             };
-                            println!("{name:<width$}  fresh  {:>8}  {how}", "");
+                            if !opts.quiet {
+                                println!("{name:<width$}  fresh  {:>8}  {how}", "");
+                            }
                         }
                         Outcome::Ran { manifest, reasons } => {
                             report.ran += 1;
-                            println!(
-                                "{name:<width$}  ran    {:>8}  {}",
-                                fmt_duration(took),
-                                reasons.join("; ")
-                            );
-                            for l in &manifest.lines {
-                                println!("{:width$}    {l}", "");
+                            if !opts.quiet {
+                                println!(
+                                    "{name:<width$}  ran    {:>8}  {}",
+                                    fmt_duration(took),
+                                    reasons.join("; ")
+                                );
+                                for l in &manifest.lines {
+                                    println!("{:width$}    {l}", "");
+                                }
                             }
                         }
                     }
+                    report.outcomes.push((i, outcome));
                 }
                 Err(e) => {
                     st[i] = St::Failed;
-                    println!("{name:<width$}  FAILED {:>8}  {e:#}", fmt_duration(took));
+                    if !opts.quiet {
+                        println!("{name:<width$}  FAILED {:>8}  {e:#}", fmt_duration(took));
+                    }
                     errors.push(e);
                 }
             }
@@ -524,18 +543,20 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         .map(|i| p.stages[i].name.as_str())
         .collect();
     if let Some(first) = errors.into_iter().next() {
-        if !skipped.is_empty() {
+        if !skipped.is_empty() && !opts.quiet {
             println!("not run (an upstream stage failed): {}", skipped.join(", "));
         }
         return Err(first);
     }
-    println!(
-        "{} ran, {} fresh in {}; artifacts: {}",
-        report.ran,
-        report.fresh,
-        fmt_duration(started.elapsed()),
-        store.root.join("runs").join(run_name(p)).display()
-    );
+    if !opts.quiet {
+        println!(
+            "{} ran, {} fresh in {}; artifacts: {}",
+            report.ran,
+            report.fresh,
+            fmt_duration(started.elapsed()),
+            store.root.join("runs").join(run_name(p)).display()
+        );
+    }
     Ok(report)
 }
 

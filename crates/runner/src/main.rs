@@ -8,6 +8,7 @@ mod exec;
 mod handler;
 mod pipeline;
 mod stages;
+mod sweep;
 mod test_stage;
 
 use anyhow::{Context, Result};
@@ -62,10 +63,12 @@ fn dispatch(cli: Cli) -> Result<()> {
                 force: a.force,
                 downstream: a.downstream,
                 dry_run: a.dry_run,
+                quiet: false,
             };
             exec::run(&p, &store, &opts)?;
             Ok(())
         }
+        Command::Sweep(a) => sweep::sweep(&a, &store(cli.cache_dir)?),
         Command::Status(a) => {
             let p = Pipeline::load(&a.pipeline, &a.sets)?;
             exec::status(&p, &store(cli.cache_dir)?)
