@@ -1,0 +1,4 @@
+//! Rating-prediction and ranking metrics.
+
+pub mod ranking;
+pub mod rating;
