@@ -28,3 +28,15 @@ test:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks against Polars, DuckDB and PyTorch CPU; writes the table into BENCHMARKS.md.
+bench:
+    bash scripts/bench.sh
+
+# Criterion micro-benchmarks of the stage crates.
+bench-criterion:
+    cargo bench -p recpipe-ingest -p recpipe-evaluate -p recpipe-export -p recpipe-train
+
+# Open the quick-start artifacts with DuckDB and Polars (installed into bench/.venv from PyPI).
+check-interop: pipeline
+    bash scripts/check_interop.sh .recpipe/runs/quickstart/*

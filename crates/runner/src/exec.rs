@@ -549,12 +549,29 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         return Err(first);
     }
     if !opts.quiet {
+        let runs = store.root.join("runs").join(run_name(p));
+        // A warm run prints no stage output; the evaluation is what a person reruns the
+        // pipeline to see, so its table and report path are repeated at the end either way.
+        for (i, outcome) in &report.outcomes {
+            let m = outcome.manifest();
+            if m.kind != "evaluate" {
+                continue;
+            }
+            let stage = &p.stages[*i].name;
+            if matches!(outcome, Outcome::Fresh { .. }) {
+                println!("{stage} (cached):");
+                for l in m.lines.iter().filter(|l| !l.starts_with("report:")) {
+                    println!("    {l}");
+                }
+            }
+            println!("report: {}", runs.join(stage).join("report.md").display());
+        }
         println!(
             "{} ran, {} fresh in {}; artifacts: {}",
             report.ran,
             report.fresh,
             fmt_duration(started.elapsed()),
-            store.root.join("runs").join(run_name(p)).display()
+            runs.display()
         );
     }
     Ok(report)

@@ -8,10 +8,9 @@ fn registry() -> Vec<Box<dyn Handler>> {
         // ── registered stage kinds ───────────────────────────────────────────
         handler::<recpipe_ingest::IngestStage>(),
         handler::<recpipe_split::SplitStage>(),
-        // ── lead: add train / evaluate / export here, one line each ──────────
-        // handler::<recpipe_train::TrainStage>(),
-        // handler::<recpipe_evaluate::EvaluateStage>(),
-        // handler::<recpipe_export::ExportStage>(),
+        handler::<recpipe_train::TrainStage>(),
+        handler::<recpipe_evaluate::EvaluateStage>(),
+        handler::<recpipe_export::ExportStage>(),
     ];
     // A tiny deterministic stage for the end-to-end tests of the runner itself (locks, kills,
     // parallelism); it exists only when the tests ask for it.

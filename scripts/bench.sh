@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `just bench`: regenerates the benchmark table from scratch and writes it into BENCHMARKS.md.
+# recpipe and the tools people use instead (Polars, DuckDB, PyTorch CPU) run in the same
+# invocation on the same files, so the ratios hold even on a shared, noisy machine.
+#
+#   BENCH_SIZES="1000000 5000000 25000000" just bench   # the scaling rows (default: 1M 5M)
+#   BENCH_SKIP_TORCH=1 just bench                        # no PyTorch install (3 GB of wheels)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+sizes=${BENCH_SIZES:-"1000000 5000000"}
+work=$root/bench/work
+rm -rf "$work"
+mkdir -p "$work"
+results=$work/results.jsonl
+: >"$results"
+export RECPIPE_NO_PROGRESS=1 RUST_LOG=${RUST_LOG:-warn}
+
+echo "== building recpipe (release)" >&2
+cargo build --release -q -p recpipe-runner
+bin=$root/target/release/recpipe
+
+echo "== python venv (bench/.venv)" >&2
+venv=$root/bench/.venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+pkgs="duckdb polars pyarrow numpy"
+[ -n "${BENCH_SKIP_TORCH:-}" ] || pkgs="$pkgs torch"
+"$venv/bin/pip" install -q $pkgs
+py=$venv/bin/python
+
+# measure LABEL TOOL -- CMD...: wall seconds and peak RSS of one command, appended as JSON.
+measure() {
+    local what=$1 tool=$2
+    shift 3
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >"$work/last.log" 2>&1 || {
+        echo "FAILED: $*" >&2
+        cat "$work/last.log" >&2
+        exit 1
+    }
+    read -r secs kb <"$work/time.txt"
+    printf '{"what":"%s","tool":"%s","seconds":%s,"rss_mb":%s}\n' "$what" "$tool" "$secs" "$((kb / 1024))" >>"$results"
+    echo "   $what / $tool: ${secs}s, $((kb / 1024)) MB" >&2
+}
+
+ingest_row() { # LABEL DATA_DIR
+    local label=$1 dir=$2
+    measure "ingest $label" recpipe -- "$bin" ingest "$dir" --out "$work/ingest-$label"
+    measure "ingest $label" polars -- "$py" bench/alt_ingest.py polars "$dir/ratings.csv" "$work/polars-$label"
+    measure "ingest $label" duckdb -- "$py" bench/alt_ingest.py duckdb "$dir/ratings.csv" "$work/duckdb-$label"
+}
+
+echo "== ingest" >&2
+ingest_row ml-latest-small data/ml-latest-small
+for n in $sizes; do
+    measure "synth $n" recpipe -- "$bin" synth --out "$work/synth-$n" --ratings "$n" --seed 1
+    ingest_row "$n" "$work/synth-$n"
+done
+
+echo "== train: the notebooks' reference setting on ml-latest-small" >&2
+cache=$work/cache
+run() { "$bin" --cache-dir "$cache" run "$@"; }
+run pipelines/ml-latest-small.toml --stage split >/dev/null
+measure "train ml-latest-small dot_bias k=50 bs=64 5 epochs" recpipe -- "$bin" --cache-dir "$cache" run pipelines/ml-latest-small.toml --stage train
+split=$cache/.recpipe/runs/ml-latest-small/split
+"$py" bench/history.py "$cache/.recpipe/runs/ml-latest-small/train/history.parquet" recpipe \
+    "train ml-latest-small dot_bias k=50 bs=64 5 epochs" >>"$results"
+if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
+    "$py" bench/torch_mf.py --train "$split/train.parquet" --valid "$split/valid.parquet" \
+        --k 50 --batch 64 --epochs 5 --lr 1e-3 --wd 1e-4 --threads "$(nproc)" >"$work/torch.json"
+    "$py" bench/history.py "$work/torch.json" pytorch "train ml-latest-small dot_bias k=50 bs=64 5 epochs" >>"$results"
+fi
+
+echo "== train: one epoch, dot_bias k=64 batch 1024, synthetic" >&2
+for n in $sizes; do
+    sets=(--set "ingest.synthetic.n_ratings=$n" --set train.epochs=1 --set train.k=64 --set train.batch_size=1024)
+    run pipelines/synthetic.toml "${sets[@]}" --stage split >/dev/null
+    measure "train epoch $n" recpipe -- "$bin" --cache-dir "$cache" run pipelines/synthetic.toml "${sets[@]}" --stage train
+    "$py" bench/history.py "$cache/.recpipe/runs/synthetic/train/history.parquet" recpipe "train epoch $n" >>"$results"
+    if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
+        s=$cache/.recpipe/runs/synthetic/split
+        "$py" bench/torch_mf.py --train "$s/train.parquet" --valid "$s/valid.parquet" \
+            --k 64 --batch 1024 --epochs 1 --threads "$(nproc)" >"$work/torch.json"
+        "$py" bench/history.py "$work/torch.json" pytorch "train epoch $n" >>"$results"
+    fi
+done
+
+echo "== quickstart pipeline: cold, per stage, warm" >&2
+qs=$work/qs
+measure "pipeline quickstart cold" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
+measure "pipeline quickstart warm" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
+for stage in ingest split train evaluate export; do
+    measure "stage $stage (quickstart)" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml --stage "$stage" --force
+done
+
+"$py" bench/report.py "$results" "$sizes" >"$work/table.md"
+cat "$work/table.md"
+"$py" bench/report.py --update BENCHMARKS.md "$work/table.md"
+echo "== table written into BENCHMARKS.md" >&2
