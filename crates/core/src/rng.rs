@@ -75,6 +75,15 @@ impl SplitMix64 {
             slice.swap(i, j);
         }
     }
+
+    /// A seeded sample of `m` of `items` (all of them when `m` exceeds the count), sorted.
+    pub fn sample_sorted(&mut self, items: &[u32], m: usize) -> Vec<u32> {
+        let mut v = items.to_vec();
+        self.partial_shuffle(&mut v, m);
+        v.truncate(m.min(items.len()));
+        v.sort_unstable();
+        v
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +128,16 @@ mod tests {
         head.sort();
         head.dedup();
         assert_eq!(head.len(), 10);
+    }
+
+    #[test]
+    fn sample_is_seeded_distinct_and_sized() {
+        let all: Vec<u32> = (0..100).collect();
+        let a = SplitMix64::new(7).sample_sorted(&all, 10);
+        assert_eq!(a, SplitMix64::new(7).sample_sorted(&all, 10));
+        assert_ne!(a, SplitMix64::new(8).sample_sorted(&all, 10));
+        assert_eq!(a.len(), 10);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(SplitMix64::new(1).sample_sorted(&all, 500), all);
     }
 }
