@@ -92,6 +92,17 @@ impl Test {
         self.file(&format!("pipelines/{name}"), &text)
     }
 
+    /// A shipped pipeline cut just before `[stages.<stage>]`: the runner's own tests keep
+    /// ingest → split and leave training to the tests that are about it.
+    pub fn with_shipped_pipeline_before(self, name: &str, stage: &str) -> Test {
+        let text = std::fs::read_to_string(workspace_root().join("pipelines").join(name))
+            .expect("shipped pipeline");
+        let cut = text
+            .find(&format!("[stages.{stage}]"))
+            .unwrap_or_else(|| panic!("{name} has no stage `{stage}`"));
+        self.file(&format!("pipelines/{name}"), &text[..cut])
+    }
+
     pub fn file(self, rel: &str, content: &str) -> Test {
         self.write(rel, content);
         self
@@ -216,10 +227,12 @@ impl Run {
         self
     }
 
-    /// The line of `recpipe run`/`status` output about `stage`.
+    /// The line of `recpipe run`/`status` output about `stage` (stage lines start at column 0;
+    /// the stages' own summary lines are indented and may start with a stage's name).
     pub fn stage(&self, stage: &str) -> &str {
         self.stdout
             .lines()
+            .filter(|l| !l.starts_with(char::is_whitespace))
             .find(|l| l.split_whitespace().next() == Some(stage))
             .unwrap_or_else(|| panic!("no line for stage `{stage}`\n{self}"))
     }
@@ -227,6 +240,7 @@ impl Run {
     pub fn has_stage(&self, stage: &str) -> bool {
         self.stdout
             .lines()
+            .filter(|l| !l.starts_with(char::is_whitespace))
             .any(|l| l.split_whitespace().next() == Some(stage))
     }
 

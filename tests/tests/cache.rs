@@ -1,4 +1,5 @@
-//! The cache on the real ingest and split stages over the bundled ml-latest-small.
+//! The cache on the real ingest and split stages over the bundled ml-latest-small (the
+//! shipped pipelines cut before training, which tests/tests/pipeline.rs covers).
 
 use recpipe_tests::{Test, wait_output, wait_until};
 use std::time::Duration;
@@ -8,7 +9,7 @@ const QS: &str = "pipelines/quickstart.toml";
 fn quickstart() -> Test {
     Test::new()
         .with_bundled_data()
-        .with_shipped_pipeline("quickstart.toml")
+        .with_shipped_pipeline_before("quickstart.toml", "train")
 }
 
 #[test]
@@ -194,7 +195,7 @@ fn concurrent_runs_both_succeed_with_one_artifact() {
 
 #[test]
 fn kill_mid_synthetic_ingest_then_rerun() {
-    let t = Test::new().with_shipped_pipeline("synthetic.toml");
+    let t = Test::new().with_shipped_pipeline_before("synthetic.toml", "train");
     let p = "pipelines/synthetic.toml";
     let size = "ingest.synthetic.n_ratings=400000";
     let mut child = t.spawn(&["run", p, "--set", size]);

@@ -1,0 +1,82 @@
+//! The quick-start pipeline end to end on the bundled data: what `just pipeline` runs.
+
+use recpipe_tests::Test;
+
+const QS: &str = "pipelines/quickstart.toml";
+
+fn metric(m: &serde_json::Value, path: &[&str]) -> f64 {
+    let mut v = m;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_f64()
+        .unwrap_or_else(|| panic!("no number at {path:?} in {m:#}"))
+}
+
+fn json(t: &Test, rel: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(t.path(rel)).unwrap()).unwrap()
+}
+
+#[test]
+fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
+    let t = Test::new()
+        .with_bundled_data()
+        .with_shipped_pipeline("quickstart.toml");
+    let r = t.run(&["run", QS]).ok();
+    for s in ["ingest", "split", "train", "evaluate", "export"] {
+        assert_eq!(r.status_of(s), "ran", "{r}");
+    }
+    // The run ends with the model-vs-baselines table and the report's path.
+    assert!(r.stdout.contains("bias_baseline"), "{r}");
+    assert!(r.stdout.contains("train beats bias_baseline by"), "{r}");
+    let report = t.path(".recpipe/runs/quickstart/evaluate/report.md");
+    assert!(
+        r.stdout.contains(&format!("report: {}", report.display())),
+        "{r}"
+    );
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("bias_baseline")
+    );
+
+    // The trained model beats the regularised bias baseline on the held-out ratings, and its
+    // history is the one the evaluate stage plotted.
+    let train = json(&t, ".recpipe/runs/quickstart/train/manifest.json");
+    let rmse = metric(&train["summary"], &["valid_rmse"]);
+    assert!((0.80..0.86).contains(&rmse), "valid RMSE {rmse}");
+    let metrics = t.path(".recpipe/runs/quickstart/evaluate/metrics.parquet");
+    let (_, batches) = recpipe_core::parquet_io::read_batches(&metrics).unwrap();
+    assert!(batches.iter().map(|b| b.num_rows()).sum::<usize>() > 10);
+    for f in [
+        "item_embeddings.parquet",
+        "user_embeddings.parquet",
+        "similar_items.parquet",
+        "recommendations.parquet",
+        "pca.parquet",
+    ] {
+        let p = t.path(&format!(".recpipe/runs/quickstart/export/{f}"));
+        assert!(recpipe_core::parquet_io::row_count(&p).unwrap() > 0, "{f}");
+    }
+    let model =
+        recpipe_core::model::Model::load(&t.path(".recpipe/runs/quickstart/train")).unwrap();
+    assert_eq!(model.meta.model, "dot_bias");
+    assert_eq!(model.meta.k, 50);
+
+    // Warm: nothing runs, and the evaluation is still shown.
+    let warm = t.run(&["run", QS]).ok();
+    assert!(warm.stdout.contains("0 ran, 5 fresh"), "{warm}");
+    assert!(warm.stdout.contains("bias_baseline"), "{warm}");
+    assert!(warm.stdout.contains("report: "), "{warm}");
+
+    // One train key: train and everything after it rerun, ingest and split are reused.
+    let r = t.run(&["run", QS, "--set", "train.epochs=2"]).ok();
+    assert_eq!(r.status_of("ingest"), "fresh", "{r}");
+    assert_eq!(r.status_of("split"), "fresh", "{r}");
+    for s in ["train", "evaluate", "export"] {
+        assert_eq!(r.status_of(s), "ran", "{r}");
+    }
+    assert!(r.stage("train").contains("epochs"), "{r}");
+    let train = json(&t, ".recpipe/runs/quickstart/train/manifest.json");
+    assert_eq!(train["config"]["epochs"], 2);
+}
