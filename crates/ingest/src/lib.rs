@@ -13,6 +13,7 @@ pub mod detect;
 pub mod error;
 mod ids;
 mod parse;
+pub mod published;
 mod spec;
 pub mod synth;
 mod tables;
@@ -76,6 +77,10 @@ pub struct Summary {
     /// Set when the data were generated (`synthetic` key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SynthSummary>,
+    /// For a known MovieLens release (by folder name): its published counts and whether
+    /// this copy matches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<published::PublishedCheck>,
 }
 
 impl Summary {
@@ -99,6 +104,9 @@ impl Summary {
         }
         if self.rejected > 0 {
             l.push(format!("  bad rows are listed in {REJECTS_FILE}"));
+        }
+        if let Some(w) = self.published.as_ref().and_then(|p| p.warning()) {
+            l.push(format!("  warning: {w}"));
         }
         l
     }
@@ -368,7 +376,16 @@ fn ingest_files(
             seconds_prepare,
             seconds_write: write_started.elapsed().as_secs_f64(),
             synthetic: None,
+            published: published::check(
+                &layout.ratings,
+                rows_kept,
+                user_ids.len() as u64,
+                item_ids.len() as u64,
+            ),
         };
+        if let Some(w) = summary.published.as_ref().and_then(|p| p.warning()) {
+            tracing::warn!("{w}");
+        }
         write_json(out_dir.join(SUMMARY_FILE), &summary)?;
         Ok(summary)
     })();

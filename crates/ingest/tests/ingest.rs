@@ -83,6 +83,25 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
         (0, 0, 1)
     );
     assert_eq!(s.rating_histogram.values().sum::<u64>(), 100_837);
+    // The bundled copy carries one rating more than the published release, and says so.
+    let published = s
+        .published
+        .as_ref()
+        .expect("ml-latest-small is a known release");
+    assert_eq!(
+        (
+            published.ratings,
+            published.users,
+            published.items,
+            published.matches
+        ),
+        (100_836, 610, 9_724, false)
+    );
+    assert!(
+        s.lines()
+            .iter()
+            .any(|l| l.contains("warning: ml-latest-small as published"))
+    );
     assert_eq!(s.rating_histogram["4.0"], 26_818);
     assert!(s.has_timestamps);
     assert!(!dir.path().join("rejects.csv").exists());
