@@ -2,7 +2,10 @@
 //! ratings per second. `RECPIPE_BENCH_RATINGS` sets the size (default 2M; the issue's
 //! figure uses 25000000), `RECPIPE_BENCH_USERS` / `RECPIPE_BENCH_ITEMS` the id space,
 //! `RECPIPE_BENCH_THREADS` the pool, `RECPIPE_BENCH_OPTIMIZER` adam (default) | adamw |
-//! sparse_adam | sgd.
+//! sparse_adam | sgd for the batched cases. `per_rating_sgd` is the grid path
+//! (`optimizer = "sgd"`, `batch_size = 1`, `momentum = 0`; `RECPIPE_BENCH_PER_RATING=adagrad`
+//! for `optimizer = "adagrad"`), the one for large data; run one
+//! case with e.g. `cargo bench -p recpipe-train -- per_rating`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use recpipe_train::cpu::CpuBackend;
@@ -78,20 +81,41 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("dot_bias_k64_epoch");
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(10);
-    for batch in [64usize, 1024] {
-        let optimizer = match std::env::var("RECPIPE_BENCH_OPTIMIZER").as_deref() {
-            Ok("sparse_adam") => OptimizerKind::SparseAdam,
-            Ok("adamw") => OptimizerKind::AdamW,
-            Ok("sgd") => OptimizerKind::Sgd,
-            _ => OptimizerKind::Adam,
+    let optimizer = match std::env::var("RECPIPE_BENCH_OPTIMIZER").as_deref() {
+        Ok("sparse_adam") => OptimizerKind::SparseAdam,
+        Ok("adamw") => OptimizerKind::AdamW,
+        Ok("sgd") => OptimizerKind::Sgd,
+        _ => OptimizerKind::Adam,
+    };
+    let batched = |batch: usize| Config {
+        k: Some(64),
+        optimizer,
+        batch_size: batch,
+        y_range: YRange::Range(0.0, 5.5),
+        ..Config::default()
+    };
+    let (per_rating_name, per_rating_opt) =
+        match std::env::var("RECPIPE_BENCH_PER_RATING").as_deref() {
+            Ok("adagrad") => ("per_rating_adagrad", OptimizerKind::Adagrad),
+            _ => ("per_rating_sgd", OptimizerKind::Sgd),
         };
-        let cfg = Config {
-            k: Some(64),
-            optimizer,
-            batch_size: batch,
-            y_range: YRange::Range(0.0, 5.5),
-            ..Config::default()
-        };
+    let per_rating = Config {
+        k: Some(64),
+        optimizer: per_rating_opt,
+        momentum: 0.0,
+        weight_decay: 0.0,
+        l2: 0.01,
+        lr: 0.01,
+        batch_size: 1,
+        y_range: YRange::Range(0.0, 5.5),
+        ..Config::default()
+    };
+    for (name, cfg) in [
+        ("batch64", batched(64)),
+        ("batch1024", batched(1024)),
+        (per_rating_name, per_rating),
+    ] {
+        let batch = cfg.batch_size;
         let steps = n.div_ceil(batch);
         let spec = ModelSpec {
             cfg: cfg.clone(),
@@ -108,7 +132,7 @@ fn bench(c: &mut Criterion) {
         let backend = CpuBackend { threads };
         let mut trainer = backend.trainer(&spec).unwrap();
         let sched = Schedule::new(&cfg, steps);
-        group.bench_function(format!("batch{batch}_threads{threads}"), |b| {
+        group.bench_function(format!("{name}_threads{threads}"), |b| {
             b.iter(|| {
                 pool.install(|| {
                     trainer

@@ -44,10 +44,16 @@ pub enum OptimizerKind {
     /// PyTorch `AdamW`: weight decay applied to the weights, decoupled from the gradient.
     #[serde(rename = "adamw")]
     AdamW,
-    /// PyTorch `SGD` with `momentum`.
+    /// PyTorch `SGD` with `momentum`. With `batch_size = 1` and `momentum = 0`, `dot` and
+    /// `dot_bias` train on the parallel per-rating grid path (cpu/grid.rs), the fast one for
+    /// large data; there `weight_decay` acts only on the rows a rating touches.
     Sgd,
     /// PyTorch `SparseAdam`: moments of a row change only in batches that touch it.
     SparseAdam,
+    /// Per-rating row-wise Adagrad (libmf): one squared-gradient sum per embedding row, the
+    /// step of a row shrinking as its ratings add up. `dot` / `dot_bias` with
+    /// `batch_size = 1` only: it trains on the parallel grid path for large data.
+    Adagrad,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -334,6 +340,15 @@ impl Config {
             return Err(TrainError::config(
                 "hidden",
                 "layer widths must be at least 1",
+            ));
+        }
+        if self.optimizer == OptimizerKind::Adagrad
+            && !(self.model.is_embedding() && self.batch_size == 1)
+        {
+            return Err(TrainError::config(
+                "optimizer",
+                "\"adagrad\" is the per-rating optimizer of `dot` and `dot_bias`: set \
+                 batch_size = 1 (or pick adam / sgd for batched training)",
             ));
         }
         if self.model == ModelKind::Hybrid && !self.genres && self.item_features_file.is_none() {

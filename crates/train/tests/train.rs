@@ -328,3 +328,99 @@ fn early_stopping_keeps_the_best_epoch() {
     assert!(h.iter().all(|e| e.valid_rmse.unwrap() >= best));
     assert_eq!(res.best.unwrap().rmse, best);
 }
+
+/// `optimizer = "sgd"` with `batch_size = 1` and no momentum: the per-rating grid path.
+/// `extra` may name another `optimizer` (adagrad).
+fn per_rating_sgd(extra: &str) -> Config {
+    let opt = if extra.contains("optimizer") {
+        ""
+    } else {
+        "optimizer = \"sgd\"\n"
+    };
+    toml::from_str(&format!(
+        "{opt}batch_size = 1\nmomentum = 0.0\nweight_decay = 0.0\n{extra}"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn per_rating_sgd_and_adagrad_recover_planted_data() {
+    let p = planted(300, 200, 4, 30_000, 0.1);
+    let baseline = rmse(&p.valid_bias_only, &p.valid.rating);
+    for opt in [
+        "optimizer = \"sgd\"\nlr = 0.02",
+        "optimizer = \"adagrad\"\nlr = 0.1",
+    ] {
+        let cfg = per_rating_sgd(&format!(
+            "{opt}\nk = 8\nepochs = 12\nl2 = 0.001\ny_range = \"none\""
+        ));
+        let res = train_model(&cfg, &p.train, &p.valid, &quiet()).unwrap();
+        let got = res.best.unwrap().rmse;
+        assert!(
+            got < 0.5 * baseline,
+            "{opt}: valid RMSE {got:.4} is not well below the bias-only optimum {baseline:.4}"
+        );
+        let h = &res.history.epochs;
+        assert!(h.last().unwrap().train_loss < h[0].train_loss);
+    }
+    let batched: Config = toml::from_str("optimizer = \"adagrad\"\nbatch_size = 64").unwrap();
+    let err = train_model(&batched, &p.train, &p.valid, &quiet()).unwrap_err();
+    assert!(err.to_string().contains("batch_size = 1"), "{err}");
+}
+
+#[test]
+fn per_rating_sgd_is_deterministic_for_any_thread_count() {
+    let p = planted(100, 70, 3, 5_000, 0.2);
+    for opt in ["sgd", "adagrad"] {
+        let run = |threads: usize, seed: u64| {
+            let mut cfg = per_rating_sgd(&format!(
+                "optimizer = \"{opt}\"\nk = 5\nepochs = 3\nlr = 0.02\nl2 = 0.001"
+            ));
+            cfg.threads = threads;
+            cfg.seed = seed;
+            train_model(&cfg, &p.train, &p.valid, &quiet()).unwrap()
+        };
+        let a = run(2, 1);
+        assert_eq!(a.checkpoint.tensors, run(2, 1).checkpoint.tensors, "{opt}");
+        assert_eq!(a.checkpoint.tensors, run(1, 1).checkpoint.tensors, "{opt}");
+        assert_eq!(a.checkpoint.tensors, run(3, 1).checkpoint.tensors, "{opt}");
+        assert_ne!(a.checkpoint.tensors, run(2, 2).checkpoint.tensors, "{opt}");
+    }
+}
+
+/// Settings search for the per-rating path on ml-latest-small:
+/// `RECPIPE_SGD="lr=0.02 l2=0.01 k=64 epochs=20" cargo test --release -- --ignored sweep`.
+#[test]
+#[ignore]
+fn per_rating_sgd_sweep_on_the_bundled_data() {
+    let (train, valid) = bundled();
+    let spec = std::env::var("RECPIPE_SGD").unwrap_or_default();
+    let extra: String = spec
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            format!("{k} = {v}\n")
+        })
+        .collect();
+    let cfg = per_rating_sgd(&format!("y_range = [0.0, 5.5]\n{extra}"));
+    let res = train_model(&cfg, &train, &valid, &quiet()).unwrap();
+    let curve: Vec<String> = res
+        .history
+        .epochs
+        .iter()
+        .map(|e| format!("{:.4}", e.valid_rmse.unwrap()))
+        .collect();
+    let rps: f64 = res
+        .history
+        .epochs
+        .iter()
+        .map(|e| e.ratings_per_s)
+        .sum::<f64>()
+        / res.history.epochs.len() as f64;
+    eprintln!(
+        "{spec}: best {:.4} at epoch {}, {:.2}M ratings/s, curve {curve:?}",
+        res.best.unwrap().rmse,
+        res.best_epoch,
+        rps / 1e6
+    );
+}

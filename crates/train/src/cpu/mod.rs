@@ -1,10 +1,12 @@
 //! The cpu backend: ndarray + rayon.
 
 mod embedding;
+pub(crate) mod grid;
 mod nn;
 pub(crate) mod rowopt;
 
 pub use embedding::EmbeddingTrainer;
+pub use grid::GridTrainer;
 pub use nn::NeuralTrainer;
 
 use crate::backend::{Backend, Device, ModelSpec, Trainer};
@@ -23,7 +25,9 @@ impl Backend for CpuBackend {
 
     fn trainer(&self, spec: &ModelSpec) -> Result<Box<dyn Trainer>> {
         let parallel = self.threads > 1;
-        if spec.kind.is_embedding() {
+        if grid::applies(&spec.cfg) {
+            Ok(Box::new(GridTrainer::new(spec, parallel)))
+        } else if spec.kind.is_embedding() {
             Ok(Box::new(EmbeddingTrainer::new(spec, parallel)))
         } else if spec.kind == crate::config::ModelKind::Classifier
             && spec.classes.as_ref().is_none_or(|c| c.len() < 2)

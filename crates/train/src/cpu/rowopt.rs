@@ -185,7 +185,7 @@ impl RowOpt {
         let rho = match cfg.optimizer {
             OptimizerKind::Adam | OptimizerKind::AdamW => cfg.beta1 / cfg.beta2.sqrt(),
             OptimizerKind::Sgd => cfg.momentum,
-            OptimizerKind::SparseAdam => 0.0,
+            OptimizerKind::SparseAdam | OptimizerKind::Adagrad => 0.0,
         };
         let mut rho_pow = Vec::with_capacity(MAX_CATCH_UP + 1);
         let mut p = 1.0f32;
@@ -240,7 +240,10 @@ impl RowOpt {
                 lr as f64 * bc2.sqrt() / bc1,
                 lr as f64 * self.wd as f64,
             ),
-            OptimizerKind::SparseAdam => (lr as f64 * bc2.sqrt() / bc1, 0.0, 0.0),
+            // Config::validate sends adagrad to the grid path; it never reaches a RowOpt.
+            OptimizerKind::SparseAdam | OptimizerKind::Adagrad => {
+                (lr as f64 * bc2.sqrt() / bc1, 0.0, 0.0)
+            }
             // With momentum μ the coupled decay of a row no gradient reaches settles at
             // lr·wd/(1-μ) per step.
             OptimizerKind::Sgd => (
@@ -347,7 +350,10 @@ impl RowOpt {
         let (w, state) = row.split_at_mut(dim);
         let (b1, b2, eps, wd) = (self.b1, self.b2, self.eps, self.wd);
         match self.kind {
-            OptimizerKind::Adam | OptimizerKind::SparseAdam | OptimizerKind::AdamW => {
+            OptimizerKind::Adam
+            | OptimizerKind::SparseAdam
+            | OptimizerKind::AdamW
+            | OptimizerKind::Adagrad => {
                 let (m, v) = state.split_at_mut(dim);
                 let (cwd, decay) = match self.kind {
                     OptimizerKind::AdamW => (0.0, 1.0 - self.lr * wd),
@@ -409,7 +415,7 @@ mod tests {
                     m = cfg.momentum * m + g;
                     w -= cfg.lr * m;
                 }
-                OptimizerKind::SparseAdam => unreachable!(),
+                OptimizerKind::SparseAdam | OptimizerKind::Adagrad => unreachable!(),
             }
         }
         w
