@@ -82,7 +82,7 @@ def main():
             sp = ""
             if tool == "recpipe" and other:
                 sp = f"{other['epoch_seconds'] / max(r['epoch_seconds'], 1e-6):.1f}× PyTorch"
-            name = what.replace("train epoch ", "synthetic dot_bias k=64 bs=1024, ")
+            name = what.replace("train epoch ", "synthetic dot_bias k=64, ")
             if name[-1].isdigit():
                 name += " ratings"
             out.append(

@@ -5,10 +5,13 @@
 #
 #   BENCH_SIZES="1000000 5000000 25000000" just bench   # the scaling rows (default: 1M 5M)
 #   BENCH_SKIP_TORCH=1 just bench                        # no PyTorch install (3 GB of wheels)
+#   BENCH_PARTS="ingest" just bench                      # only some parts: ingest train pipeline
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 sizes=${BENCH_SIZES:-"1000000 5000000"}
+parts=${BENCH_PARTS:-"ingest train pipeline"}
+want() { [[ " $parts " == *" $1 "* ]]; }
 work=$root/bench/work
 rm -rf "$work"
 mkdir -p "$work"
@@ -49,16 +52,20 @@ ingest_row() { # LABEL DATA_DIR
     measure "ingest $label" duckdb -- "$py" bench/alt_ingest.py duckdb "$dir/ratings.csv" "$work/duckdb-$label"
 }
 
-echo "== ingest" >&2
-ingest_row ml-latest-small data/ml-latest-small
-for n in $sizes; do
-    measure "synth $n" recpipe -- "$bin" synth --out "$work/synth-$n" --ratings "$n" --seed 1
-    ingest_row "$n" "$work/synth-$n"
-done
+if want ingest; then
+    echo "== ingest" >&2
+    ingest_row ml-latest-small data/ml-latest-small
+    for n in $sizes; do
+        measure "synth $n" recpipe -- "$bin" synth --out "$work/synth-$n" --ratings "$n" --seed 1
+        ingest_row "$n" "$work/synth-$n"
+        rm -rf "$work/synth-$n" "$work"/*-"$n"
+    done
+fi
 
-echo "== train: the notebooks' reference setting on ml-latest-small" >&2
 cache=$work/cache
 run() { "$bin" --cache-dir "$cache" run "$@"; }
+if want train; then
+echo "== train: the notebooks' reference setting on ml-latest-small" >&2
 run pipelines/ml-latest-small.toml --stage split >/dev/null
 measure "train ml-latest-small dot_bias k=50 bs=64 5 epochs" recpipe -- "$bin" --cache-dir "$cache" run pipelines/ml-latest-small.toml --stage train
 split=$cache/.recpipe/runs/ml-latest-small/split
@@ -70,27 +77,31 @@ if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
     "$py" bench/history.py "$work/torch.json" pytorch "train ml-latest-small dot_bias k=50 bs=64 5 epochs" >>"$results"
 fi
 
-echo "== train: one epoch, dot_bias k=64 batch 1024, synthetic" >&2
+echo "== train: one epoch, dot_bias k=64, synthetic (recpipe per-rating SGD; PyTorch Adam batch 16384)" >&2
 for n in $sizes; do
-    sets=(--set "ingest.synthetic.n_ratings=$n" --set train.epochs=1 --set train.k=64 --set train.batch_size=1024)
+    # pipelines/synthetic.toml trains with the per-rating SGD path (the big-data setting).
+    sets=(--set "ingest.synthetic.n_ratings=$n" --set train.epochs=1 --set train.k=64)
     run pipelines/synthetic.toml "${sets[@]}" --stage split >/dev/null
     measure "train epoch $n" recpipe -- "$bin" --cache-dir "$cache" run pipelines/synthetic.toml "${sets[@]}" --stage train
     "$py" bench/history.py "$cache/.recpipe/runs/synthetic/train/history.parquet" recpipe "train epoch $n" >>"$results"
     if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
         s=$cache/.recpipe/runs/synthetic/split
         "$py" bench/torch_mf.py --train "$s/train.parquet" --valid "$s/valid.parquet" \
-            --k 64 --batch 1024 --epochs 1 --threads "$(nproc)" >"$work/torch.json"
+            --k 64 --batch 16384 --epochs 1 --threads "$(nproc)" >"$work/torch.json"
         "$py" bench/history.py "$work/torch.json" pytorch "train epoch $n" >>"$results"
     fi
 done
+fi
 
-echo "== quickstart pipeline: cold, per stage, warm" >&2
-qs=$work/qs
-measure "pipeline quickstart cold" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
-measure "pipeline quickstart warm" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
-for stage in ingest split train evaluate export; do
-    measure "stage $stage (quickstart)" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml --stage "$stage" --force
-done
+if want pipeline; then
+    echo "== quickstart pipeline: cold, per stage, warm" >&2
+    qs=$work/qs
+    measure "pipeline quickstart cold" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
+    measure "pipeline quickstart warm" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml
+    for stage in ingest split train evaluate export; do
+        measure "stage $stage (quickstart)" recpipe -- "$bin" --cache-dir "$qs" run pipelines/quickstart.toml --stage "$stage" --force
+    done
+fi
 
 "$py" bench/report.py "$results" "$sizes" >"$work/table.md"
 cat "$work/table.md"
