@@ -12,6 +12,9 @@ root=$PWD
 sizes=${BENCH_SIZES:-"1000000 5000000"}
 parts=${BENCH_PARTS:-"ingest train pipeline"}
 want() { [[ " $parts " == *" $1 "* ]]; }
+# Synthetic sets keep ML-25M's shape at every size: 25M ratings = 162,541 users x 59,047 items.
+users_for() { echo $(($1 * 162541 / 25000095)); }
+items_for() { echo $(($1 * 59047 / 25000095 > 2000 ? $1 * 59047 / 25000095 : 2000)); }
 work=$root/bench/work
 rm -rf "$work"
 mkdir -p "$work"
@@ -56,7 +59,8 @@ if want ingest; then
     echo "== ingest" >&2
     ingest_row ml-latest-small data/ml-latest-small
     for n in $sizes; do
-        measure "synth $n" recpipe -- "$bin" synth --out "$work/synth-$n" --ratings "$n" --seed 1
+        measure "synth $n" recpipe -- "$bin" synth --out "$work/synth-$n" --ratings "$n" \
+            --users "$(users_for "$n")" --items "$(items_for "$n")" --seed 1
         ingest_row "$n" "$work/synth-$n"
         rm -rf "$work/synth-$n" "$work"/*-"$n"
     done
@@ -80,7 +84,8 @@ fi
 echo "== train: one epoch, dot_bias k=64, synthetic (recpipe per-rating SGD; PyTorch Adam batch 16384)" >&2
 for n in $sizes; do
     # pipelines/synthetic.toml trains with the per-rating SGD path (the big-data setting).
-    sets=(--set "ingest.synthetic.n_ratings=$n" --set train.epochs=1 --set train.k=64)
+    sets=(--set "ingest.synthetic.n_ratings=$n" --set "ingest.synthetic.n_users=$(users_for "$n")"
+        --set "ingest.synthetic.n_items=$(items_for "$n")" --set train.epochs=1 --set train.k=64)
     run pipelines/synthetic.toml "${sets[@]}" --stage split >/dev/null
     measure "train epoch $n" recpipe -- "$bin" --cache-dir "$cache" run pipelines/synthetic.toml "${sets[@]}" --stage train
     "$py" bench/history.py "$cache/.recpipe/runs/synthetic/train/history.parquet" recpipe "train epoch $n" >>"$results"
