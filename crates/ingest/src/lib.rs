@@ -185,6 +185,33 @@ pub fn ingest(cfg: &Config, out_dir: &Path, progress: &Progress) -> Result<Summa
     result
 }
 
+/// Counts of ratings rounded to the nearest 0.5, and their sum. Bins of the usual rating
+/// scales are counted in an array; any other bin goes through a map.
+fn rating_histogram(rating: &[f32]) -> (BTreeMap<String, u64>, f64) {
+    const FAST: usize = 64;
+    let mut fast = [0u64; FAST];
+    let mut bins: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut sum = 0f64;
+    for &r in rating {
+        let b = (r as f64 * 2.0).round() as i64;
+        match usize::try_from(b) {
+            Ok(i) if i < FAST => fast[i] += 1,
+            _ => *bins.entry(b).or_default() += 1,
+        }
+        sum += r as f64;
+    }
+    for (i, &c) in fast.iter().enumerate() {
+        if c > 0 {
+            *bins.entry(i as i64).or_default() += c;
+        }
+    }
+    let histogram = bins
+        .into_iter()
+        .map(|(b, c)| (format!("{:.1}", b as f64 / 2.0), c))
+        .collect();
+    (histogram, sum)
+}
+
 fn remove_outputs(out_dir: &Path) {
     for f in [
         RATINGS_FILE,
@@ -284,20 +311,15 @@ fn ingest_files(
         None => None,
     };
 
-    let user_stats = tables::Stats::compute(&cols.user, &cols.rating, user_ids.len());
-    let item_stats = tables::Stats::compute(&cols.item, &cols.rating, item_ids.len());
-    let mut histogram = BTreeMap::new();
-    let mut sum = 0f64;
-    {
-        let mut bins: BTreeMap<i64, u64> = BTreeMap::new();
-        for &r in &cols.rating {
-            *bins.entry((r as f64 * 2.0).round() as i64).or_default() += 1;
-            sum += r as f64;
-        }
-        for (b, c) in bins {
-            histogram.insert(format!("{:.1}", b as f64 / 2.0), c);
-        }
-    }
+    let ((user_stats, item_stats), (histogram, sum)) = rayon::join(
+        || {
+            rayon::join(
+                || tables::Stats::compute(&cols.user, &cols.rating, user_ids.len()),
+                || tables::Stats::compute(&cols.item, &cols.rating, item_ids.len()),
+            )
+        },
+        || rating_histogram(&cols.rating),
+    );
     let rows_kept = cols.user.len() as u64;
     let rejects: Vec<(PathBuf, &Reject)> = cols
         .rejects
