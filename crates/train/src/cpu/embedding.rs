@@ -8,12 +8,12 @@
 //! thread count (no Hogwild races).
 
 use super::rowopt::{RowOpt, Table, prefetch};
+use super::sigmoid;
 use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::ModelKind;
 use crate::init;
 use crate::rng::Rng;
 use crate::schedule::Schedule;
-use rayon::prelude::*;
 use recpipe_core::model::Tensor;
 use std::collections::BTreeMap;
 
@@ -98,11 +98,6 @@ pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
     }
-}
-
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 pub struct EmbeddingTrainer {
@@ -297,21 +292,9 @@ impl Trainer for EmbeddingTrainer {
 
     fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
         let g = self.global_bias();
-        let one = |(o, (&u, &i)): (&mut f32, (&u32, &u32))| {
-            let raw = self.raw(u as usize, i as usize, g);
-            *o = match self.y_range {
-                Some([lo, hi]) => lo + (hi - lo) * sigmoid(raw),
-                None => raw,
-            };
-        };
-        if self.parallel {
-            out.par_iter_mut()
-                .zip(users.par_iter().zip(items.par_iter()))
-                .with_min_len(4096)
-                .for_each(one);
-        } else {
-            out.iter_mut().zip(users.iter().zip(items)).for_each(one);
-        }
+        super::predict_pairs(self.parallel, self.y_range, users, items, out, |u, i| {
+            self.raw(u, i, g)
+        });
     }
 
     fn tensors(&self) -> BTreeMap<String, Tensor> {

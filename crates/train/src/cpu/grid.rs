@@ -22,6 +22,7 @@
 //! (1 - lr·wd)^n_ratings per epoch, which erases the model on large data.
 
 use super::rowopt::prefetch;
+use super::sigmoid;
 use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::{Config, ModelKind, OptimizerKind};
 use crate::init;
@@ -101,11 +102,6 @@ pub struct GridTrainer {
     grid: Option<Grid>,
     /// Per-cell (sse, gradient sum) of the current sub-epoch.
     partial: Vec<(f64, f64)>,
-}
-
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// (a·b, a·a, b·b) in one pass, for Adagrad's gradient norms.
@@ -503,21 +499,9 @@ impl Trainer for GridTrainer {
     }
 
     fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
-        let one = |(o, (&u, &i)): (&mut f32, (&u32, &u32))| {
-            let raw = self.raw(u as usize, i as usize);
-            *o = match self.y_range {
-                Some([lo, hi]) => lo + (hi - lo) * sigmoid(raw),
-                None => raw,
-            };
-        };
-        if self.parallel {
-            out.par_iter_mut()
-                .zip(users.par_iter().zip(items.par_iter()))
-                .with_min_len(4096)
-                .for_each(one);
-        } else {
-            out.iter_mut().zip(users.iter().zip(items)).for_each(one);
-        }
+        super::predict_pairs(self.parallel, self.y_range, users, items, out, |u, i| {
+            self.raw(u, i)
+        });
     }
 
     fn tensors(&self) -> BTreeMap<String, Tensor> {

@@ -41,3 +41,36 @@ impl Backend for CpuBackend {
         }
     }
 }
+
+#[inline]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Scores (user, item) pairs with `raw` and squashes them into `y_range`; the embedding
+/// trainers share it for their validation predictions.
+pub(crate) fn predict_pairs(
+    parallel: bool,
+    y_range: Option<[f32; 2]>,
+    users: &[u32],
+    items: &[u32],
+    out: &mut [f32],
+    raw: impl Fn(usize, usize) -> f32 + Sync,
+) {
+    use rayon::prelude::*;
+    let one = |(o, (&u, &i)): (&mut f32, (&u32, &u32))| {
+        let raw = raw(u as usize, i as usize);
+        *o = match y_range {
+            Some([lo, hi]) => lo + (hi - lo) * sigmoid(raw),
+            None => raw,
+        };
+    };
+    if parallel {
+        out.par_iter_mut()
+            .zip(users.par_iter().zip(items.par_iter()))
+            .with_min_len(4096)
+            .for_each(one);
+    } else {
+        out.iter_mut().zip(users.iter().zip(items)).for_each(one);
+    }
+}
