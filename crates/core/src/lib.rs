@@ -3,6 +3,7 @@
 //! implements, and progress reporting.
 
 pub mod error;
+pub mod fixtures;
 pub mod fsutil;
 pub mod model;
 pub mod parquet_io;

@@ -15,29 +15,11 @@ use recpipe_evaluate::metrics::ranking::{RankingTask, evaluate_ranking};
 use recpipe_evaluate::rng::SplitMix64;
 use recpipe_evaluate::scoring::ModelScorer;
 use recpipe_evaluate::{Config, EvaluateStage};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn bundled() -> Ratings {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/ml-latest-small/ratings.csv"
-    );
-    let text = std::fs::read_to_string(path).expect("bundled ratings.csv");
-    let (mut users, mut items) = (HashMap::new(), HashMap::new());
-    let mut r = Ratings::default();
-    for line in text.lines().skip(1) {
-        let mut f = line.split(',');
-        let (u, i, v) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
-        let n = users.len() as u32;
-        r.user.push(*users.entry(u.to_string()).or_insert(n));
-        let n = items.len() as u32;
-        r.item.push(*items.entry(i.to_string()).or_insert(n));
-        r.rating.push(v.parse().unwrap());
-    }
-    r.n_users = users.len() as u32;
-    r.n_items = items.len() as u32;
-    r
+    recpipe_core::fixtures::bundled_ratings()
 }
 
 fn split(all: &Ratings, seed: u64) -> (Ratings, Ratings) {

@@ -5,28 +5,9 @@ use recpipe_core::Ratings;
 use recpipe_evaluate::baselines::{Baseline, Fitted};
 use recpipe_evaluate::metrics::rating::rating_metrics;
 use recpipe_evaluate::rng::SplitMix64;
-use std::collections::HashMap;
 
 fn bundled() -> Ratings {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/ml-latest-small/ratings.csv"
-    );
-    let text = std::fs::read_to_string(path).expect("bundled ratings.csv");
-    let (mut users, mut items) = (HashMap::new(), HashMap::new());
-    let mut r = Ratings::default();
-    for line in text.lines().skip(1) {
-        let mut f = line.split(',');
-        let (u, i, v) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
-        let n = users.len() as u32;
-        r.user.push(*users.entry(u.to_string()).or_insert(n));
-        let n = items.len() as u32;
-        r.item.push(*items.entry(i.to_string()).or_insert(n));
-        r.rating.push(v.parse().unwrap());
-    }
-    r.n_users = users.len() as u32;
-    r.n_items = items.len() as u32;
-    r
+    recpipe_core::fixtures::bundled_ratings()
 }
 
 /// RMSE of every baseline on a seeded random 90/10 split: [global, user, item, bias].

@@ -75,25 +75,7 @@ pub fn planted(n_users: usize, n_items: usize, rank: usize, n: usize, noise: f64
 
 /// data/ml-latest-small/ratings.csv with dense ids (first seen) and a seeded 90/10 split.
 pub fn bundled() -> (Ratings, Ratings) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/ml-latest-small/ratings.csv"
-    );
-    let text = std::fs::read_to_string(path).expect("bundled ratings.csv");
-    let mut users = std::collections::HashMap::new();
-    let mut items = std::collections::HashMap::new();
-    let mut all = Ratings::default();
-    for line in text.lines().skip(1) {
-        let mut f = line.split(',');
-        let (u, i, r) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
-        let nu = users.len() as u32;
-        let ni = items.len() as u32;
-        all.user.push(*users.entry(u.to_string()).or_insert(nu));
-        all.item.push(*items.entry(i.to_string()).or_insert(ni));
-        all.rating.push(r.parse().unwrap());
-    }
-    all.n_users = users.len() as u32;
-    all.n_items = items.len() as u32;
+    let all = recpipe_core::fixtures::bundled_ratings();
     let mut idx: Vec<usize> = (0..all.len()).collect();
     Gen::new(42).shuffle(&mut idx);
     let cut = all.len() * 9 / 10;
