@@ -141,3 +141,119 @@ mod tests {
         assert_eq!(SplitMix64::new(1).sample_sorted(&all, 500), all);
     }
 }
+
+/// NumPy's legacy `np.random.RandomState(seed)`: MT19937 seeded with `init_genrand`, and
+/// `permutation(n)` as NumPy draws it (Fisher–Yates from the end, each index by masked
+/// rejection sampling on 32-bit outputs). It exists so a split can reproduce, row for row,
+/// what `sklearn.model_selection.train_test_split(df, random_state=seed)` or
+/// `df.sample(frac, random_state=seed)` gave a notebook user.
+#[derive(Clone)]
+pub struct NumpyRandomState {
+    mt: [u32; 624],
+    pos: usize,
+}
+
+impl std::fmt::Debug for NumpyRandomState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NumpyRandomState")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NumpyRandomState {
+    /// `RandomState(seed)` for an integer seed (NumPy accepts 0..=2^32-1).
+    pub fn new(seed: u32) -> Self {
+        let mut mt = [0u32; 624];
+        mt[0] = seed;
+        for i in 1..624 {
+            mt[i] = 1_812_433_253u32
+                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
+                .wrapping_add(i as u32);
+        }
+        NumpyRandomState { mt, pos: 624 }
+    }
+
+    fn generate(&mut self) {
+        const UPPER: u32 = 0x8000_0000;
+        const LOWER: u32 = 0x7fff_ffff;
+        for i in 0..624 {
+            let y = (self.mt[i] & UPPER) | (self.mt[(i + 1) % 624] & LOWER);
+            let mag = if y & 1 == 1 { 0x9908_b0df } else { 0 };
+            self.mt[i] = self.mt[(i + 397) % 624] ^ (y >> 1) ^ mag;
+        }
+        self.pos = 0;
+    }
+
+    /// The next raw 32-bit output (`genrand_int32`).
+    pub fn next_u32(&mut self) -> u32 {
+        if self.pos >= 624 {
+            self.generate();
+        }
+        let mut y = self.mt[self.pos];
+        self.pos += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// Uniform in `0..=max` as NumPy's `random_interval` draws it (max below 2^32).
+    fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mask = u32::MAX >> max.leading_zeros();
+        loop {
+            let v = self.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `RandomState.permutation(n)`: a shuffled `0..n`, identical to NumPy's for n < 2^32.
+    pub fn permutation(&mut self, n: usize) -> Vec<u32> {
+        assert!(n <= u32::MAX as usize, "permutation of more than 2^32 rows");
+        let mut v: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i as u32) as usize;
+            v.swap(i, j);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod numpy_tests {
+    use super::NumpyRandomState;
+
+    // Reference values printed by NumPy 2.4 (`np.random.RandomState(s)`).
+    #[test]
+    fn raw_outputs_match_numpy_mt19937() {
+        let mut r = NumpyRandomState::new(42);
+        let got: Vec<u32> = (0..3).map(|_| r.next_u32()).collect();
+        assert_eq!(got, [1608637542, 3421126067, 4083286876]);
+        let mut r = NumpyRandomState::new(5489);
+        assert_eq!([r.next_u32(), r.next_u32()], [3499211612, 581869302]);
+    }
+
+    #[test]
+    fn permutations_match_numpy() {
+        assert_eq!(
+            NumpyRandomState::new(2137).permutation(10),
+            [3, 2, 1, 9, 7, 4, 8, 5, 6, 0]
+        );
+        assert_eq!(
+            NumpyRandomState::new(u32::MAX).permutation(5),
+            [4, 1, 0, 2, 3]
+        );
+        assert_eq!(NumpyRandomState::new(0).permutation(1), [0]);
+        assert!(NumpyRandomState::new(0).permutation(0).is_empty());
+        // The bundled ratings.csv has 100,837 rows: sklearn's 90/10 split with seed 42 holds
+        // out the first 10,084 of this permutation.
+        let p = NumpyRandomState::new(42).permutation(100_837);
+        assert_eq!(p[..6], [67037, 42175, 93851, 6187, 12229, 7433]);
+        assert_eq!(p[p.len() - 3..], [76820, 860, 15795]);
+    }
+}

@@ -166,6 +166,13 @@ goes on; the sweep itself fails only when every trial failed. The table (Parquet
 columns trial, one per swept key (the value as TOML text), metric (null for a failed
 trial), error, seconds, train_key and metric_key (cache keys of the artifacts).
 
+The last line is the mean and sample standard deviation of the metric over the successful
+trials (`mean over 5 trials: 0.912345 ± 0.007123 (sd)`), also in the table's metadata
+(recpipe.sweep.metric_mean, metric_sd, metric_n). Over the folds of a `predefined` split
+(split.fold fills in {fold} in its file paths) that is a cross-validation; MovieLens 100K's
+official five folds u1..u5, scored by the evaluate stage's test RMSE:
+  recpipe sweep pipelines/ml-100k.toml --grid split.fold=1,2,3,4,5 --metric evaluate.parts.test.blend.rmse
+
 Examples:
   recpipe sweep pipelines/quickstart.toml --set train.epochs=5 --grid train.k=16,32,64 --grid train.lr=1e-3,3e-3
   recpipe sweep pipelines/quickstart.toml --grid train.k=8,16,32,64,128 --grid train.weight_decay=0,1e-5,1e-4 --random 6 --seed 1

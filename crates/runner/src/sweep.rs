@@ -513,6 +513,7 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
         (None, None) => a.id.cmp(&b.id),
     });
     let metric_name = metric.name(found_path);
+    let stats = Stats::of(&results);
     write_table(
         &out_path,
         &axes,
@@ -520,6 +521,7 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
         &metric_name,
         maximize,
         &base.name,
+        stats,
     )?;
     print_table(
         &results,
@@ -530,6 +532,10 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
         path,
         base_sets,
     );
+    // Over folds (`--grid split.fold=...`) this is the cross-validated score.
+    if let Some(st) = stats {
+        println!("{}", st.line());
+    }
     let failed = results.iter().filter(|r| r.metric.is_none()).count();
     if failed == results.len() {
         let first = results
@@ -540,6 +546,62 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
         bail!("every trial failed; the first: {first}");
     }
     Ok(())
+}
+
+/// The metric over the successful trials: for a grid over folds (`--grid split.fold=1,2,3,4,5`)
+/// the cross-validated score and its spread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stats {
+    /// Trials with a metric (failed ones are left out).
+    n: usize,
+    /// All trials.
+    of: usize,
+    mean: f64,
+    /// Sample standard deviation (n − 1 in the denominator); needs two trials.
+    sd: Option<f64>,
+}
+
+impl Stats {
+    fn of(rows: &[Trial]) -> Option<Stats> {
+        // Trial order, so the sum does not depend on the ranking.
+        let mut ok: Vec<(u32, f64)> = rows
+            .iter()
+            .filter_map(|r| r.metric.map(|m| (r.id, m)))
+            .collect();
+        ok.sort_by_key(|&(id, _)| id);
+        let xs: Vec<f64> = ok.into_iter().map(|(_, m)| m).collect();
+        Stats::from_values(&xs, rows.len())
+    }
+
+    fn from_values(xs: &[f64], of: usize) -> Option<Stats> {
+        if xs.is_empty() {
+            return None;
+        }
+        let n = xs.len();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let sd = (n >= 2).then(|| {
+            let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+            (ss / (n - 1) as f64).sqrt()
+        });
+        Some(Stats { n, of, mean, sd })
+    }
+
+    /// `mean over 5 trials: 0.912345 ± 0.007123 (sd)`.
+    fn line(&self) -> String {
+        let over = if self.n == self.of {
+            format!("{} trial{}", self.n, if self.n == 1 { "" } else { "s" })
+        } else {
+            format!("{} of {} trials (failed ones left out)", self.n, self.of)
+        };
+        match self.sd {
+            Some(sd) => format!(
+                "mean over {over}: {} ± {} (sd)",
+                fmt_metric(self.mean),
+                fmt_metric(sd)
+            ),
+            None => format!("mean over {over}: {}", fmt_metric(self.mean)),
+        }
+    }
 }
 
 struct Done {
@@ -611,6 +673,7 @@ fn write_table(
     metric: &str,
     maximize: bool,
     pipeline: &str,
+    stats: Option<Stats>,
 ) -> Result<()> {
     let mut fields = vec![Field::new("trial", DataType::UInt32, false)];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(
@@ -642,7 +705,7 @@ fn write_table(
             rows.iter().map(|r| r.metric_key.clone()),
         )),
     ]);
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         (
             "recpipe.version".to_string(),
             recpipe_core::VERSION.to_string(),
@@ -654,6 +717,14 @@ fn write_table(
             if maximize { "maximize" } else { "minimize" }.to_string(),
         ),
     ]);
+    // The mean ± sd line, at full precision (`{}` of an f64 reads back to the same number).
+    if let Some(st) = stats {
+        metadata.insert("recpipe.sweep.metric_n".into(), st.n.to_string());
+        metadata.insert("recpipe.sweep.metric_mean".into(), st.mean.to_string());
+        if let Some(sd) = st.sd {
+            metadata.insert("recpipe.sweep.metric_sd".into(), sd.to_string());
+        }
+    }
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
     let batch = RecordBatch::try_new(schema, columns).context("cannot build the sweep table")?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -884,6 +955,33 @@ mod tests {
         assert!(matches!(read_metric(&m, &s), Read::Value(1, x) if x == 0.9));
         assert!(Metric::parse("train").is_err());
         assert!(Metric::parse("train.").is_err());
+    }
+
+    #[test]
+    fn stats_are_the_mean_and_sample_sd_of_the_successful_trials() {
+        let st = Stats::from_values(&[0.9, 0.94, 0.92], 3).unwrap();
+        assert!((st.mean - 0.92).abs() < 1e-12);
+        assert!((st.sd.unwrap() - 0.02).abs() < 1e-12);
+        assert_eq!(st.line(), "mean over 3 trials: 0.920000 ± 0.020000 (sd)");
+        let one = Stats::from_values(&[2.0], 4).unwrap();
+        assert_eq!(one.sd, None);
+        assert_eq!(
+            one.line(),
+            "mean over 1 of 4 trials (failed ones left out): 2"
+        );
+        assert_eq!(Stats::from_values(&[], 2), None);
+        let trial = |id, metric| Trial {
+            id,
+            values: vec![],
+            metric,
+            error: None,
+            seconds: 0.0,
+            train_key: None,
+            metric_key: None,
+        };
+        let st = Stats::of(&[trial(2, Some(3.0)), trial(1, None), trial(3, Some(1.0))]).unwrap();
+        assert_eq!((st.n, st.of, st.mean), (2, 3, 2.0));
+        assert_eq!(st.sd, Some(2f64.sqrt()));
     }
 
     #[test]

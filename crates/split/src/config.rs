@@ -2,7 +2,7 @@
 
 use crate::error::SplitError;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How ratings are divided into train / valid / test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -32,6 +32,15 @@ pub enum Strategy {
     Predefined,
 }
 
+impl Compat {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compat::Sklearn => "sklearn",
+            Compat::Pandas => "pandas",
+        }
+    }
+}
+
 impl Strategy {
     pub fn name(self) -> &'static str {
         match self {
@@ -56,6 +65,20 @@ impl Strategy {
     }
 }
 
+/// Reproduce the row sets of a Python notebook's random split (strategy `random` only). The
+/// rows are the ingested table's, which keep the ratings file's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compat {
+    /// `train, valid = sklearn.model_selection.train_test_split(ratings,
+    /// test_size=valid_fraction, random_state=seed)`: valid is the first
+    /// ceil(valid_fraction · n) rows of `np.random.RandomState(seed).permutation(n)`.
+    Sklearn,
+    /// `train = ratings.sample(frac=1 - valid_fraction, random_state=seed)` and valid the
+    /// rest: train is the first round((1 - valid_fraction) · n) rows of the same permutation.
+    Pandas,
+}
+
 pub const DEFAULT_VALID_FRACTION: f64 = 0.1;
 pub const DEFAULT_TEST_FRACTION: f64 = 0.0;
 pub const DEFAULT_SEED: u64 = 42;
@@ -72,6 +95,10 @@ pub struct Config {
     pub test_fraction: f64,
     /// Seed of the shuffles (random, user_random, and predefined's valid carve-out).
     pub seed: u64,
+    /// Draw the random split exactly as scikit-learn or pandas would (NumPy's MT19937), so
+    /// results compare with a notebook's on the very same rows. Needs `seed` < 2^32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compat: Option<Compat>,
     /// Ratings per user held out in each of test and valid by `leave_last_k`.
     pub k: u32,
     /// Users with fewer ratings than this are dropped before splitting (0: keep all).
@@ -87,7 +114,15 @@ pub struct Config {
     /// `predefined`: valid ratings; without it valid is `valid_fraction` of the train file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_file: Option<PathBuf>,
+    /// `predefined`: a fold number (1, 2, ...) put in place of the text `{fold}` in
+    /// `train_file`, `test_file` and `valid_file`, so one pipeline covers every fold of a
+    /// cross-validation (`train_file = "data/ml-100k/u{fold}.base"`, `--grid split.fold=1,2,3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u32>,
 }
+
+/// The placeholder `fold` replaces in the file paths.
+pub const FOLD_PLACEHOLDER: &str = "{fold}";
 
 impl Default for Config {
     fn default() -> Self {
@@ -96,12 +131,14 @@ impl Default for Config {
             valid_fraction: DEFAULT_VALID_FRACTION,
             test_fraction: DEFAULT_TEST_FRACTION,
             seed: DEFAULT_SEED,
+            compat: None,
             k: DEFAULT_K,
             min_ratings: 0,
             drop_cold_start: false,
             train_file: None,
             test_file: None,
             valid_file: None,
+            fold: None,
         }
     }
 }
@@ -152,6 +189,35 @@ impl Config {
                 ));
             }
         }
+        if let Some(c) = self.compat {
+            if self.strategy != Strategy::Random {
+                return Err(SplitError::config(
+                    "compat",
+                    format!("only applies to strategy `random`, not `{s}`; remove it"),
+                ));
+            }
+            if self.test_fraction != DEFAULT_TEST_FRACTION {
+                return Err(SplitError::config(
+                    "test_fraction",
+                    format!(
+                        "compat = \"{}\" reproduces a two-way train/valid split; \
+                         remove test_fraction (or drop compat for a three-way split)",
+                        c.name()
+                    ),
+                ));
+            }
+            if u32::try_from(self.seed).is_err() {
+                return Err(SplitError::config(
+                    "seed",
+                    format!(
+                        "{} is too large for compat = \"{}\": NumPy's RandomState takes seeds \
+                         from 0 to 4294967295",
+                        self.seed,
+                        c.name()
+                    ),
+                ));
+            }
+        }
         if self.strategy == Strategy::LeaveLastK {
             if self.k == 0 {
                 return Err(SplitError::config(
@@ -197,7 +263,17 @@ impl Config {
                     "is not supported with strategy `predefined`: the files are used as given",
                 ));
             }
+            self.validate_fold()?;
         } else {
+            if self.fold.is_some() {
+                return Err(SplitError::config(
+                    "fold",
+                    format!(
+                        "only applies to strategy `predefined`, not `{s}` (it fills in \
+                         `{FOLD_PLACEHOLDER}` in train_file / test_file); remove it"
+                    ),
+                ));
+            }
             for (key, v) in [
                 ("train_file", &self.train_file),
                 ("test_file", &self.test_file),
@@ -216,12 +292,97 @@ impl Config {
         Ok(())
     }
 
-    /// The files a `predefined` split reads, for the runner's cache key.
-    pub fn files(&self) -> Vec<PathBuf> {
-        [&self.train_file, &self.valid_file, &self.test_file]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+    /// `fold` and the `{fold}` placeholders go together.
+    fn validate_fold(&self) -> Result<(), SplitError> {
+        let templated: Vec<&'static str> = self
+            .file_keys()
+            .filter(|(_, p)| p.is_some_and(|p| has_placeholder(p)))
+            .map(|(key, _)| key)
+            .collect();
+        match self.fold {
+            None => {
+                if let Some(&key) = templated.first() {
+                    return Err(SplitError::config(
+                        key,
+                        format!(
+                            "contains `{FOLD_PLACEHOLDER}` but `fold` is not set; add e.g. \
+                             `fold = 1` to [stages.split] (or `--set split.fold=1`, or sweep \
+                             the folds with `--grid split.fold=1,2,3,4,5`)"
+                        ),
+                    ));
+                }
+            }
+            Some(0) => {
+                return Err(SplitError::config(
+                    "fold",
+                    "must be at least 1 (folds are numbered from 1, like ml-100k's u1..u5)",
+                ));
+            }
+            Some(f) => {
+                if templated.is_empty() {
+                    return Err(SplitError::config(
+                        "fold",
+                        format!(
+                            "= {f} has no effect: none of train_file, test_file, valid_file \
+                             contains `{FOLD_PLACEHOLDER}`; write the fold's place in the paths \
+                             (train_file = \"data/ml-100k/u{FOLD_PLACEHOLDER}.base\") or remove `fold`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
+
+    fn file_keys(&self) -> impl Iterator<Item = (&'static str, Option<&PathBuf>)> {
+        [
+            ("train_file", self.train_file.as_ref()),
+            ("valid_file", self.valid_file.as_ref()),
+            ("test_file", self.test_file.as_ref()),
+        ]
+        .into_iter()
+    }
+
+    /// `path` with `{fold}` replaced by the fold number (unchanged without `fold`).
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        match self.fold {
+            Some(f) if has_placeholder(path) => PathBuf::from(
+                path.to_string_lossy()
+                    .replace(FOLD_PLACEHOLDER, &f.to_string()),
+            ),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// `train_file`, `valid_file`, `test_file` with `{fold}` filled in: the files read.
+    pub fn resolved_train_file(&self) -> Option<PathBuf> {
+        self.train_file.as_deref().map(|p| self.resolve_path(p))
+    }
+
+    /// See [`Config::resolved_train_file`].
+    pub fn resolved_valid_file(&self) -> Option<PathBuf> {
+        self.valid_file.as_deref().map(|p| self.resolve_path(p))
+    }
+
+    /// See [`Config::resolved_train_file`].
+    pub fn resolved_test_file(&self) -> Option<PathBuf> {
+        self.test_file.as_deref().map(|p| self.resolve_path(p))
+    }
+
+    /// The files a `predefined` split reads, `{fold}` filled in, for the runner's cache key
+    /// (so each fold's artifacts are keyed by that fold's files).
+    pub fn files(&self) -> Vec<PathBuf> {
+        [
+            self.resolved_train_file(),
+            self.resolved_valid_file(),
+            self.resolved_test_file(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+fn has_placeholder(path: &Path) -> bool {
+    path.to_string_lossy().contains(FOLD_PLACEHOLDER)
 }

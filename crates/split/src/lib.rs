@@ -3,8 +3,9 @@
 //!
 //! Strategies (`strategy = ...`): `random` (default), `user_random` (alias `stratified`),
 //! `chronological`, `user_chronological` (alias `user_chrono`), `leave_last_k` (alias
-//! `leave_last`), `predefined`. See [`Strategy`] for what each does and [`Config`] for the
-//! keys. A seed always gives the same split, on any machine and recpipe version.
+//! `leave_last`), `predefined` (with `fold` filling in `{fold}` in its file paths, for
+//! cross-validation folds such as ml-100k's u1..u5). See [`Strategy`] for what each does and
+//! [`Config`] for the keys. A seed always gives the same split, on any machine and recpipe version.
 
 mod config;
 mod error;
@@ -37,7 +38,9 @@ impl Stage for SplitStage {
     type Error = SplitError;
 
     fn external_inputs(cfg: &Config) -> Vec<PathBuf> {
-        if cfg.strategy == Strategy::Predefined {
+        // A config that fails validation reads nothing: the stage reports the config error
+        // (e.g. `{fold}` in a path without `fold`) instead of the runner a missing file.
+        if cfg.strategy == Strategy::Predefined && cfg.validate().is_ok() {
             cfg.files()
         } else {
             Vec::new()
@@ -83,6 +86,7 @@ pub fn split(
     let summary = Summary {
         strategy: cfg.strategy.name().to_string(),
         seed: cfg.seed,
+        fold: cfg.fold,
         n_users: ratings.n_users,
         n_items: ratings.n_items,
         input_rows: ratings.len(),
@@ -165,7 +169,11 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
     }
     let (vf, tf) = (cfg.valid_fraction, cfg.test_fraction);
     match cfg.strategy {
-        Strategy::Random => strategies::random(&mut part, vf, tf, cfg.seed),
+        Strategy::Random => match cfg.compat {
+            // validate() checked that the seed fits NumPy's 32-bit seeds.
+            Some(c) => strategies::random_compat(&mut part, vf, cfg.seed as u32, c),
+            None => strategies::random(&mut part, vf, tf, cfg.seed),
+        },
         Strategy::Chronological => strategies::chronological(&mut part, ts, vf, tf),
         Strategy::UserRandom => strategies::per_user(
             &mut part,

@@ -103,14 +103,15 @@ pub(crate) fn load(cfg: &Config, catalog: &Catalog) -> Result<Loaded, SplitError
         all_timestamped: true,
         ..Default::default()
     };
+    // `{fold}` filled in: the files of the configured fold.
     let files = [
-        ("train_file", &cfg.train_file, TRAIN),
-        ("valid_file", &cfg.valid_file, VALID),
-        ("test_file", &cfg.test_file, TEST),
+        ("train_file", cfg.resolved_train_file(), TRAIN),
+        ("valid_file", cfg.resolved_valid_file(), VALID),
+        ("test_file", cfg.resolved_test_file(), TEST),
     ];
     for (key, path, part) in files {
         if let Some(path) = path {
-            read_file(key, path, part, &users, &items, &mut cols)?;
+            read_file(key, &path, part, &users, &items, &mut cols)?;
         }
     }
     let Columns {

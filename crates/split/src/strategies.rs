@@ -2,7 +2,8 @@
 //! moves rows that are still in [`TRAIN`]: rows already dropped (or already placed by a
 //! predefined file) are left alone, so the steps compose.
 
-use recpipe_core::rng::SplitMix64;
+use crate::config::Compat;
+use recpipe_core::rng::{NumpyRandomState, SplitMix64};
 
 pub const TRAIN: u8 = 0;
 pub const VALID: u8 = 1;
@@ -52,6 +53,27 @@ pub fn random(part: &mut [u8], valid_fraction: f64, test_fraction: f64, seed: u6
     }
     for &r in &rows[n_test..n_test + n_valid] {
         part[r as usize] = VALID;
+    }
+}
+
+/// A notebook's random split on the train-eligible rows in table order: valid is what
+/// `train_test_split(test_size=valid_fraction, random_state=seed)` (sklearn) or the
+/// complement of `sample(frac=1 - valid_fraction, random_state=seed)` (pandas) would hold out.
+pub fn random_compat(part: &mut [u8], valid_fraction: f64, seed: u32, compat: Compat) {
+    let rows = train_rows(part);
+    let n = rows.len();
+    let perm = NumpyRandomState::new(seed).permutation(n);
+    let held_out = match compat {
+        // sklearn: n_test = ceil(test_size * n), taken from the front of the permutation.
+        Compat::Sklearn => &perm[..((valid_fraction * n as f64).ceil() as usize).min(n)],
+        // pandas: n = round(frac * n) (Python's round: half to even), taken from the front.
+        Compat::Pandas => {
+            let n_train = ((1.0 - valid_fraction) * n as f64).round_ties_even() as usize;
+            &perm[n_train.min(n)..]
+        }
+    };
+    for &i in held_out {
+        part[rows[i as usize] as usize] = VALID;
     }
 }
 

@@ -27,6 +27,9 @@ pub struct PartSummary {
 pub struct Summary {
     pub strategy: String,
     pub seed: u64,
+    /// `predefined` with `fold`: the fold whose files were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u32>,
     /// The dense id space, the same as ingest's: ids in every part index the same tables.
     pub n_users: u32,
     pub n_items: u32,
@@ -86,8 +89,11 @@ pub(crate) fn thousands(n: usize) -> String {
 impl Summary {
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "{} split: train {} · valid {} · test {} ratings",
+            "{} split{}: train {} · valid {} · test {} ratings",
             self.strategy,
+            self.fold
+                .map(|f| format!(" (fold {f})"))
+                .unwrap_or_default(),
             thousands(self.train.rows),
             thousands(self.valid.rows),
             thousands(self.test.rows)

@@ -425,6 +425,132 @@ fn predefined_errors_name_the_file_and_line() {
     );
 }
 
+/// `predefined` over folds: `train_file = ".../u{fold}.base"` and `fold = N`.
+fn folded(fx: &Fixture, extra: &str) -> Config {
+    let train = fx.path("u{fold}.base");
+    let test = fx.path("u{fold}.test");
+    cfg(&format!(
+        "strategy = \"predefined\"\ntrain_file = {train:?}\ntest_file = {test:?}\n{extra}"
+    ))
+}
+
+#[test]
+fn fold_fills_in_the_fold_number_in_the_predefined_paths() {
+    let fx = small_catalog();
+    // Two folds of the same four ratings: each holds out a different one.
+    fx.write("u1.base", "20\t200\t3\t2\n30\t300\t4\t3\n10\t400\t1\t4\n");
+    fx.write("u1.test", "10\t100\t5\t1\n");
+    fx.write("u2.base", "10\t100\t5\t1\n30\t300\t4\t3\n10\t400\t1\t4\n");
+    fx.write("u2.test", "20\t200\t3\t2\n");
+
+    let c = folded(&fx, "fold = 2\nvalid_fraction = 0");
+    assert_eq!(c.fold, Some(2));
+    // The runner hashes the files of this fold, so folds never share a cache entry.
+    assert_eq!(
+        <SplitStage as Stage>::external_inputs(&c),
+        vec![fx.path("u2.base"), fx.path("u2.test")]
+    );
+    assert_eq!(c.files(), vec![fx.path("u2.base"), fx.path("u2.test")]);
+    let s = run(&fx, &c).unwrap();
+    assert_eq!(s.fold, Some(2));
+    assert!(
+        s.lines()[0].starts_with("predefined split (fold 2):"),
+        "{:?}",
+        s.lines()
+    );
+    let [train, valid, test] = parts(&fx);
+    assert_eq!(train.user, vec![0, 2, 0]);
+    assert_eq!(train.item, vec![0, 2, 3]);
+    assert!(valid.is_empty());
+    assert_eq!((test.user, test.item), (vec![1], vec![1]));
+
+    run(&fx, &folded(&fx, "fold = 1\nvalid_fraction = 0")).unwrap();
+    let [train1, _, test1] = parts(&fx);
+    assert_eq!((test1.user, test1.item), (vec![0], vec![0]));
+    assert_eq!(train1.len(), 3);
+
+    // valid_file takes the placeholder too; a path without it is used as written.
+    fx.write("u2.valid", "30\t100\t2\t5\n");
+    fx.write("extra.valid", "30\t200\t2\t5\n");
+    let c = folded(
+        &fx,
+        &format!("fold = 2\nvalid_file = {:?}", fx.path("u{fold}.valid")),
+    );
+    assert_eq!(
+        c.files(),
+        vec![fx.path("u2.base"), fx.path("u2.valid"), fx.path("u2.test")]
+    );
+    run(&fx, &c).unwrap();
+    let [_, valid, _] = parts(&fx);
+    assert_eq!((valid.user, valid.item), (vec![2], vec![0]));
+    let mut c = predefined(&fx, &format!("valid_file = {:?}", fx.path("extra.valid")));
+    c.train_file = Some(fx.path("u{fold}.base"));
+    c.fold = Some(1);
+    assert_eq!(
+        c.files(),
+        vec![
+            fx.path("u1.base"),
+            fx.path("extra.valid"),
+            fx.path("u1.test")
+        ]
+    );
+
+    // A missing fold's file names the resolved path and its key.
+    let e = run(&fx, &folded(&fx, "fold = 3")).unwrap_err().to_string();
+    assert!(
+        e.contains(&fx.path("u3.base").display().to_string())
+            && e.contains("not found")
+            && e.contains("train_file"),
+        "{e}"
+    );
+    // The config round-trips with its fold.
+    let c = folded(&fx, "fold = 4");
+    assert_eq!(
+        toml::from_str::<Config>(&toml::to_string(&c).unwrap()).unwrap(),
+        c
+    );
+}
+
+#[test]
+fn fold_config_errors_name_the_key() {
+    let fx = small_catalog();
+    fx.write("u1.base", "10\t100\t5\t1\n");
+    fx.write("u1.test", "20\t200\t3\t2\n");
+    let cases = [
+        // `{fold}` in a path, but no fold to fill in.
+        (
+            folded(&fx, ""),
+            "`train_file` contains `{fold}` but `fold` is not set",
+        ),
+        (
+            predefined(&fx, &format!("valid_file = {:?}", fx.path("u{fold}.valid"))),
+            "`valid_file` contains `{fold}` but `fold` is not set",
+        ),
+        // A fold with nothing to fill in.
+        (predefined(&fx, "fold = 2"), "`fold` = 2 has no effect"),
+        // A fold for a strategy without files.
+        (
+            cfg("fold = 1"),
+            "`fold` only applies to strategy `predefined`, not `random`",
+        ),
+        (
+            cfg("strategy = \"user_random\"\nfold = 3"),
+            "`fold` only applies to strategy `predefined`, not `user_random`",
+        ),
+        (folded(&fx, "fold = 0"), "`fold` must be at least 1"),
+    ];
+    for (c, want) in cases {
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("split config: "), "{e}");
+        assert!(e.contains(want), "{want}: {e}");
+        // The stage says the same, and reads no files the runner would look for first.
+        assert_eq!(run(&fx, &c).unwrap_err().to_string(), e);
+        assert!(<SplitStage as Stage>::external_inputs(&c).is_empty(), "{e}");
+    }
+    assert!(toml::from_str::<Config>("fold = -1").is_err());
+    assert!(toml::from_str::<Config>("fold = \"one\"").is_err());
+}
+
 // ---- config and data errors ------------------------------------------------------------
 
 #[test]
@@ -515,4 +641,55 @@ fn default_config_round_trips_through_toml() {
     let text = toml::to_string(&c).unwrap();
     assert_eq!(toml::from_str::<Config>(&text).unwrap(), c);
     assert_eq!(toml::from_str::<Config>("").unwrap(), c);
+}
+
+/// Sum over valid rows of `userId * 1_000_003 + movieId`, in original ids: a fingerprint of
+/// the held-out row set.
+fn valid_fingerprint(fx: &Fixture) -> (usize, u64) {
+    let ml = movielens();
+    let valid = fx.part("valid.parquet");
+    let sum = valid
+        .user
+        .iter()
+        .zip(&valid.item)
+        .map(|(&u, &i)| ml.user_ids[u as usize] as u64 * 1_000_003 + ml.item_ids[i as usize] as u64)
+        .sum();
+    (valid.len(), sum)
+}
+
+#[test]
+fn compat_reproduces_sklearn_and_pandas_row_sets_on_the_bundled_file() {
+    // Reference fingerprints computed with NumPy 2.4 on data/ml-latest-small/ratings.csv
+    // (100,837 rows as shipped): sklearn's train_test_split(test_size=f, random_state=s)
+    // holds out permutation[:ceil(f*n)]; pandas' df.sample(frac=1-f, random_state=s) keeps
+    // RandomState(s).choice(n, round((1-f)*n), replace=False).
+    let fx = movielens_fixture();
+    let cases = [
+        ("sklearn", 42, 0.1, (10_084, 3_256_466_811_000)),
+        ("pandas", 42, 0.1, (10_084, 3_256_977_583_344)),
+        ("sklearn", 2137, 0.15, (15_126, 4_941_264_917_196)),
+        ("pandas", 2137, 0.15, (15_126, 4_948_762_558_634)),
+    ];
+    for (compat, seed, f, want) in cases {
+        let c = cfg(&format!(
+            "compat = \"{compat}\"\nseed = {seed}\nvalid_fraction = {f}"
+        ));
+        let s = run(&fx, &c).unwrap();
+        assert_eq!(valid_fingerprint(&fx), want, "{compat} seed {seed} {f}");
+        assert_eq!(s.train.rows + s.valid.rows, movielens().ratings.len());
+        assert_partition(&movielens().ratings, &parts(&fx));
+    }
+}
+
+#[test]
+fn compat_rejects_what_numpy_cannot_reproduce() {
+    for (text, key) in [
+        ("compat = \"sklearn\"\nseed = 4294967296", "seed"),
+        ("compat = \"pandas\"\ntest_fraction = 0.1", "test_fraction"),
+        ("compat = \"sklearn\"\nstrategy = \"user_random\"", "compat"),
+    ] {
+        let err = cfg(text).validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    assert!(toml::from_str::<Config>("compat = \"numpy\"").is_err());
 }
