@@ -40,3 +40,15 @@ bench-criterion:
 # Open the quick-start artifacts with DuckDB and Polars (installed into bench/.venv from PyPI).
 check-interop: pipeline
     bash scripts/check_interop.sh .recpipe/runs/quickstart/*
+
+# 5-fold cross-validation on MovieLens 100K's official folds u1..u5 (mean ± sd of the test RMSE); needs data/ml-100k from https://grouplens.org/datasets/movielens/.
+cv-ml100k *ARGS: build
+    {{bin}} sweep pipelines/ml-100k.toml --grid split.fold=1,2,3,4,5 --metric evaluate.parts.test.blend.rmse {{ARGS}}
+
+# Only the ingest rows of `just bench` (25M synthetic ratings vs Polars and DuckDB by default).
+bench-ingest SIZES="25000000":
+    BENCH_PARTS=ingest BENCH_SIZES="{{SIZES}}" bash scripts/bench.sh
+
+# Only the training rows of `just bench` (vs PyTorch CPU; 25M synthetic ratings by default).
+bench-train SIZES="25000000":
+    BENCH_PARTS=train BENCH_SIZES="{{SIZES}}" bash scripts/bench.sh

@@ -19,4 +19,5 @@ print(json.dumps({
     "epoch_seconds": sum(secs) / len(secs),
     "ratings_per_s": sum(r["ratings_per_s"] for r in rows) / len(rows),
     "valid_rmse": rows[-1]["valid_rmse"],
+    "best_valid_rmse": min(r["valid_rmse"] for r in rows),
 }))

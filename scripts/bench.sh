@@ -75,11 +75,47 @@ measure "train ml-latest-small dot_bias k=50 bs=64 5 epochs" recpipe -- "$bin" -
 split=$cache/.recpipe/runs/ml-latest-small/split
 "$py" bench/history.py "$cache/.recpipe/runs/ml-latest-small/train/history.parquet" recpipe \
     "train ml-latest-small dot_bias k=50 bs=64 5 epochs" >>"$results"
+# recpipe's y_range = "auto" on 0.5..5 stars is [0.05, 5.45]; PyTorch gets the same sigmoid.
+yr=(--y-range 0.05 5.45)
 if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
     "$py" bench/torch_mf.py --train "$split/train.parquet" --valid "$split/valid.parquet" \
-        --k 50 --batch 64 --epochs 5 --lr 1e-3 --wd 1e-4 --threads "$(nproc)" >"$work/torch.json"
+        --k 50 --batch 64 --epochs 5 --lr 1e-3 --wd 1e-4 "${yr[@]}" --threads "$(nproc)" >"$work/torch.json"
     "$py" bench/history.py "$work/torch.json" pytorch "train ml-latest-small dot_bias k=50 bs=64 5 epochs" >>"$results"
 fi
+
+echo "== train: the notebooks' mlp and the classifier on ml-latest-small" >&2
+for spec in "mlp 50 8" "classifier 32 3"; do
+    read -r model k epochs <<<"$spec"
+    what="train ml-latest-small $model k=$k bs=64 $epochs epochs"
+    measure "$what" recpipe -- "$bin" --cache-dir "$cache" run pipelines/ml-latest-small.toml --stage train \
+        --set "train.model=\"$model\"" --set "train.k=$k" --set "train.epochs=$epochs"
+    "$py" bench/history.py "$cache/.recpipe/runs/ml-latest-small/train/history.parquet" recpipe "$what" >>"$results"
+    if [ -z "${BENCH_SKIP_TORCH:-}" ]; then
+        "$py" bench/torch_mf.py --model "$model" --train "$split/train.parquet" --valid "$split/valid.parquet" \
+            --k "$k" --batch 64 --epochs "$epochs" --lr 1e-3 --wd 1e-4 "${yr[@]}" --threads "$(nproc)" >"$work/torch.json"
+        "$py" bench/history.py "$work/torch.json" pytorch "$what" >>"$results"
+    fi
+done
+
+echo "== quality: the tuned pipeline (mf + I-AutoRec blend) on the same split" >&2
+measure "pipeline ml-latest-small-best" recpipe -- "$bin" --cache-dir "$cache" run pipelines/ml-latest-small-best.toml
+"$py" - "$cache/.recpipe/runs" >>"$results" <<'PY'
+import json, sys
+runs = sys.argv[1]
+rows = [("ml-latest-small", "train", "dot_bias, the notebooks' setting (5 epochs)"),
+        ("ml-latest-small-best", "mf", "dot_bias tuned, no sigmoid, early stopping"),
+        ("ml-latest-small-best", "autorec", "I-AutoRec k=200, early stopping"),
+        ("ml-latest-small-best", "blend", "blend of the two (50/50)")]
+for pipe, stage, label in rows:
+    m = json.load(open(f"{runs}/{pipe}/{stage}/manifest.json"))["summary"]
+    print(json.dumps({"what": "quality", "tool": "recpipe", "label": label,
+                      "valid_rmse": m["valid_rmse"], "train_seconds": m["seconds"]}))
+ev = json.load(open(f"{runs}/ml-latest-small-best/evaluate/metrics.json"))
+for r in ev["parts"][0]["rating"]:
+    if r["name"] == "bias_baseline":
+        print(json.dumps({"what": "quality", "tool": "recpipe", "label": "bias baseline (regularised ALS)",
+                          "valid_rmse": r["rmse"], "train_seconds": None}))
+PY
 
 echo "== train: one epoch, dot_bias k=64, synthetic (recpipe per-rating SGD; PyTorch Adam batch 16384)" >&2
 for n in $sizes; do
@@ -110,5 +146,9 @@ fi
 
 "$py" bench/report.py "$results" "$sizes" >"$work/table.md"
 cat "$work/table.md"
-"$py" bench/report.py --update BENCHMARKS.md "$work/table.md"
-echo "== table written into BENCHMARKS.md" >&2
+if [ -z "${BENCH_PARTS:-}" ]; then
+    "$py" bench/report.py --update BENCHMARKS.md "$work/table.md"
+    echo "== table written into BENCHMARKS.md" >&2
+else
+    echo "== partial run (BENCH_PARTS=$parts): BENCHMARKS.md left as it is" >&2
+fi

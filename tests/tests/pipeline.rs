@@ -80,3 +80,56 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
     let train = json(&t, ".recpipe/runs/quickstart/train/manifest.json");
     assert_eq!(train["config"]["epochs"], 2);
 }
+
+/// The tuned pipeline's shape end to end, with short training: two models on the notebooks'
+/// exact split, a blend of them feeding evaluate (one comparison table) and export.
+#[test]
+fn best_pipeline_blends_two_models_and_compares_them() {
+    let t = Test::new()
+        .with_bundled_data()
+        .with_shipped_pipeline("ml-latest-small-best.toml");
+    let p = "pipelines/ml-latest-small-best.toml";
+    let short = [
+        "--set",
+        "mf.epochs=2",
+        "--set",
+        "autorec.epochs=3",
+        "--set",
+        "autorec.k=32",
+        "--set",
+        "autorec.lr=1e-3",
+    ];
+    let r = t.run(&[&["run", p][..], &short[..]].concat()).ok();
+    for s in ["mf", "autorec", "blend", "evaluate", "export"] {
+        assert_eq!(r.status_of(s), "ran", "{r}");
+    }
+    for row in ["blend ", "mf ", "autorec ", "blend beats bias_baseline"] {
+        assert!(r.stdout.contains(row), "{row}: {r}");
+    }
+    let run = ".recpipe/runs/ml-latest-small-best";
+    let blend = recpipe_core::model::Model::load(&t.path(&format!("{run}/blend"))).unwrap();
+    assert_eq!(
+        (blend.meta.model.as_str(), blend.meta.k),
+        ("blend", 32 + 32)
+    );
+    let split = json(&t, &format!("{run}/split/manifest.json"));
+    // sklearn's train_test_split(test_size=0.1) of the 100,837 rows holds out ceil(10,083.7).
+    assert_eq!(
+        metric(&split["summary"], &["valid", "rows"]),
+        10_084.0,
+        "{split:#}"
+    );
+    let rmse = |stage: &str| {
+        let m = json(&t, &format!("{run}/{stage}/manifest.json"));
+        metric(&m["summary"], &["valid_rmse"])
+    };
+    let (b, mf, ar) = (rmse("blend"), rmse("mf"), rmse("autorec"));
+    assert!(b < mf.max(ar), "blend {b} vs members {mf}, {ar}");
+    // Retuning one member reruns it and the blend, not the other member.
+    let r = t
+        .run(&[&["run", p][..], &short[..], &["--set", "mf.epochs=3"][..]].concat())
+        .ok();
+    assert_eq!(r.status_of("autorec"), "fresh", "{r}");
+    assert_eq!(r.status_of("mf"), "ran", "{r}");
+    assert_eq!(r.status_of("blend"), "ran", "{r}");
+}

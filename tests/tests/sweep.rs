@@ -401,3 +401,195 @@ fn train_grid_ranks_by_validation_rmse() {
     assert!(col::<Float64Array>(&b, "metric").is_null(1));
     assert!(!col::<StringArray>(&b, "error").is_null(1));
 }
+
+/// A tiny folder shaped like ml-100k: u.data (tab-separated `user item rating timestamp`, 30
+/// users × 50 items, a few hundred deterministic ratings), u.item, and the official folds'
+/// files for folds 1 and 2 (`u{f}.test` every fifth rating from the (f-1)-th, `u{f}.base` the
+/// rest). Returns (base rows, test rows) per fold.
+fn tiny_ml100k(t: &Test) -> [(usize, usize); 2] {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut rows = Vec::new();
+    for u in 1..=30u64 {
+        for i in 1..=50u64 {
+            let x = next();
+            if x % 4 == 0 {
+                let rating = (1 + u % 3 + i % 4 + (x >> 8) % 2).min(5);
+                let ts = 874_965_758 + 37 * rows.len() as u64;
+                rows.push(format!("{u}\t{i}\t{rating}\t{ts}\n"));
+            }
+        }
+    }
+    assert!(rows.len() > 300, "{} ratings", rows.len());
+    t.write("data/ml-100k/u.data", &rows.concat());
+    let flags = ["0"; 19].join("|");
+    let items: String = (1..=50)
+        .map(|i| format!("{i}|Movie {i} (1995)|01-Jan-1995||http://example.invalid/{i}|{flags}\n"))
+        .collect();
+    t.write("data/ml-100k/u.item", &items);
+    [1usize, 2].map(|fold| {
+        let (mut base, mut test) = (String::new(), String::new());
+        let mut n = (0, 0);
+        for (j, r) in rows.iter().enumerate() {
+            if j % 5 == fold - 1 {
+                test.push_str(r);
+                n.1 += 1;
+            } else {
+                base.push_str(r);
+                n.0 += 1;
+            }
+        }
+        t.write(&format!("data/ml-100k/u{fold}.base"), &base);
+        t.write(&format!("data/ml-100k/u{fold}.test"), &test);
+        n
+    })
+}
+
+/// The mean in `mean over N trials: MEAN ± SD (sd)`.
+fn printed_mean(r: &Run, n: usize) -> (f64, f64) {
+    let head = format!("mean over {n} trials: ");
+    let line = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&head))
+        .unwrap_or_else(|| panic!("no `{head}` line\n{r}"));
+    let (mean, rest) = line.split_once(" ± ").expect("mean ± sd");
+    let sd = rest.strip_suffix(" (sd)").expect("(sd)");
+    (mean.parse().unwrap(), sd.parse().unwrap())
+}
+
+#[test]
+fn cross_validation_over_the_predefined_folds_reports_mean_and_sd() {
+    let t = Test::new().with_shipped_pipeline("ml-100k.toml");
+    let folds = tiny_ml100k(&t);
+    let args = [
+        "sweep",
+        "pipelines/ml-100k.toml",
+        "--grid",
+        "split.fold=1,2",
+        "--metric",
+        "evaluate.parts.test.blend.rmse",
+        "--out",
+        "cv.parquet",
+    ];
+    let r = t.run(&args).ok();
+    assert!(
+        trial_line(&r, 1, 2).contains("ran ingest, split, mf, autorec, blend, evaluate"),
+        "{r}"
+    );
+    let second = trial_line(&r, 2, 2);
+    assert!(
+        second.contains("ran split, mf, autorec, blend, evaluate")
+            && second.contains("cached ingest"),
+        "each fold has its own split: {second}"
+    );
+    // Per fold: one split, three train stages (mf, autorec, their blend), one evaluate.
+    for (kind, n) in [("split", 2), ("train", 6), ("evaluate", 2)] {
+        assert_eq!(t.artifacts(kind).len(), n, "{kind}");
+    }
+    // Each split artifact read its fold's files.
+    let mut seen: Vec<(u64, u64, u64)> = t
+        .artifacts("split")
+        .iter()
+        .map(|dir| {
+            let key = dir.file_name().unwrap().to_str().unwrap();
+            let s = summary_of(&t, "split", key);
+            let train = s["train"]["rows"].as_u64().unwrap() + s["valid"]["rows"].as_u64().unwrap();
+            (
+                s["fold"].as_u64().unwrap(),
+                train,
+                s["test"]["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let want: Vec<(u64, u64, u64)> = folds
+        .iter()
+        .enumerate()
+        .map(|(f, &(base, test))| (f as u64 + 1, base as u64, test as u64))
+        .collect();
+    assert_eq!(seen, want);
+
+    let b = table(&t.path("cv.parquet"));
+    assert_eq!(b.num_rows(), 2);
+    let fold = col::<StringArray>(&b, "split.fold");
+    let metric = col::<Float64Array>(&b, "metric");
+    let key = col::<StringArray>(&b, "metric_key");
+    let mut fold_values = vec![fold.value(0), fold.value(1)];
+    fold_values.sort();
+    assert_eq!(fold_values, ["1", "2"]);
+    assert_eq!(metric.null_count(), 0);
+    let (a, c) = (metric.value(0), metric.value(1));
+    assert_ne!(a, c, "two folds, two test sets, two RMSEs");
+    assert_ne!(key.value(0), key.value(1));
+    for i in 0..2 {
+        let s = summary_of(&t, "evaluate", key.value(i));
+        let rmse = s["parts"]["test"]["blend"]["rmse"].as_f64().unwrap();
+        // serde_json's default float parsing may be one ulp off the number written.
+        assert!(
+            (metric.value(i) - rmse).abs() <= 1e-12,
+            "{} vs {rmse}",
+            metric.value(i)
+        );
+        assert!(metric.value(i) > 0.0 && metric.value(i) < 5.0);
+    }
+
+    // The mean line is the mean of the table's metrics (printed with 6 decimals) ...
+    let mean = (a + c) / 2.0;
+    let sd = (a - c).abs() / 2f64.sqrt();
+    let (shown_mean, shown_sd) = printed_mean(&r, 2);
+    assert!(
+        (shown_mean - mean).abs() <= 5e-7,
+        "{shown_mean} vs {mean}\n{r}"
+    );
+    assert!((shown_sd - sd).abs() <= 5e-7, "{shown_sd} vs {sd}\n{r}");
+    // ... and the table's metadata holds it at full precision.
+    let (schema, _) = recpipe_core::parquet_io::read_batches(t.path("cv.parquet")).unwrap();
+    let meta = schema.metadata().clone();
+    assert_eq!(
+        meta["recpipe.sweep.metric"],
+        "evaluate.parts.test.blend.rmse"
+    );
+    assert_eq!(meta["recpipe.sweep.metric_n"], "2");
+    assert_eq!(
+        meta["recpipe.sweep.metric_mean"].parse::<f64>().unwrap(),
+        mean
+    );
+    let meta_sd: f64 = meta["recpipe.sweep.metric_sd"].parse().unwrap();
+    assert!(
+        (meta_sd - sd).abs() <= 1e-12 * sd.max(1.0),
+        "{meta_sd} vs {sd}"
+    );
+
+    // Again: every fold is a cache hit, the same numbers come out.
+    let again = t.run(&args).ok();
+    for n in 1..=2 {
+        let l = trial_line(&again, n, 2);
+        assert!(
+            l.contains("cached ingest, split, mf, autorec, blend, evaluate"),
+            "{l}"
+        );
+    }
+    assert_eq!(printed_mean(&again, 2), (shown_mean, shown_sd));
+
+    // A fold whose files are missing is named before anything runs.
+    let r = t
+        .run(&[
+            "sweep",
+            "pipelines/ml-100k.toml",
+            "--grid",
+            "split.fold=1,3",
+            "--metric",
+            "evaluate.parts.test.blend.rmse",
+        ])
+        .fails();
+    assert!(
+        r.stderr.contains("value `3` is not valid") && r.stderr.contains("u3.base"),
+        "{r}"
+    );
+}

@@ -18,7 +18,7 @@ pub const META_FILE: &str = "model.json";
 /// model.json: what a reader needs to rebuild the model without the train config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
-    /// "dot" | "dot_bias" | "mlp" | "hybrid" | "classifier"
+    /// "dot" | "dot_bias" | "autorec" | "blend" | "mlp" | "hybrid" | "classifier"
     pub model: String,
     pub n_users: u32,
     pub n_items: u32,
@@ -38,6 +38,19 @@ pub struct ModelMeta {
     /// The full train config, for the record.
     #[serde(default)]
     pub config: serde_json::Value,
+}
+
+impl ModelMeta {
+    /// Models whose checkpoint is a factorization — score = user_factors · item_factors
+    /// (+ biases, squashed into y_range) — so all-item scoring is one matrix product.
+    /// `autorec` is saved in this form (its item factors are the items' codes), and so is a
+    /// `blend` of such models (their factors side by side).
+    pub fn is_factorization(&self) -> bool {
+        matches!(
+            self.model.as_str(),
+            "dot" | "dot_bias" | "autorec" | "blend"
+        )
+    }
 }
 
 /// A named f32 tensor, row-major.
@@ -380,7 +393,7 @@ impl Model {
         };
         let mut nn = None;
         match m.model.as_str() {
-            "dot" | "dot_bias" => {
+            "dot" | "dot_bias" | "autorec" | "blend" => {
                 need2("user_factors", m.n_users)?;
                 need2("item_factors", m.n_items)?;
             }

@@ -21,7 +21,7 @@ impl Scorer for ModelScorer<'_> {
 
     fn score_block(&self, users: &[u32]) -> Array2<f32> {
         let m = self.0;
-        let embedding = matches!(m.meta.model.as_str(), "dot" | "dot_bias");
+        let embedding = m.meta.is_factorization();
         let item_bias = m.item_bias().filter(|b| b.len() == self.n_items());
         match (embedding, m.user_factors(), m.item_factors()) {
             (true, Some(uf), Some(itf)) if m.item_bias().is_none() || item_bias.is_some() => {

@@ -18,6 +18,13 @@ pub enum ModelKind {
     Hybrid,
     /// Rating values as classes, softmax cross-entropy.
     Classifier,
+    /// I-AutoRec: each item's ratings encoded by one sigmoid layer of `k` units (default
+    /// 500) and decoded to every user; `batch_size` counts items, `weight_decay` is λ.
+    /// Saved as a factorization (user factors = decoder, item factors = item codes).
+    Autorec,
+    /// No training: a weighted average of the upstream train stages (`inputs`), which must be
+    /// factorizations without a sigmoid; saved as one factorization. See `weights`.
+    Blend,
 }
 
 impl ModelKind {
@@ -28,10 +35,50 @@ impl ModelKind {
             ModelKind::Mlp => "mlp",
             ModelKind::Hybrid => "hybrid",
             ModelKind::Classifier => "classifier",
+            ModelKind::Autorec => "autorec",
+            ModelKind::Blend => "blend",
         }
     }
     pub fn is_embedding(self) -> bool {
         matches!(self, ModelKind::Dot | ModelKind::DotBias)
+    }
+}
+
+/// `weights` of a blend: given numbers, or fitted on the validation set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlendWeights {
+    Fixed(Vec<f32>),
+    Fit,
+}
+
+impl Serialize for BlendWeights {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            BlendWeights::Fixed(w) => w.serialize(s),
+            BlendWeights::Fit => s.serialize_str("fit"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BlendWeights {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            List(Vec<f32>),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "weights must be \"fit\" or a list of numbers, e.g. [0.5, 0.5]",
+            )
+        })? {
+            Raw::Name(n) if n == "fit" => Ok(BlendWeights::Fit),
+            Raw::Name(n) => Err(serde::de::Error::custom(format!(
+                "weights = \"{n}\": use \"fit\" or a list of numbers, e.g. [0.5, 0.5]"
+            ))),
+            Raw::List(v) => Ok(BlendWeights::Fixed(v)),
+        }
     }
 }
 
@@ -149,7 +196,7 @@ impl<'de> Deserialize<'de> for YRange {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub model: ModelKind,
-    /// Embedding dimension; default 50 (32 for `classifier`).
+    /// Embedding dimension; default 50 (32 for `classifier`, 500 hidden units for `autorec`).
     pub k: Option<usize>,
     pub epochs: usize,
     pub batch_size: usize,
@@ -202,6 +249,11 @@ pub struct Config {
     pub item_features_file: Option<PathBuf>,
     /// Dense layers the item features pass through before the join.
     pub item_features_hidden: Vec<usize>,
+
+    // blend
+    /// One weight per upstream train stage, in `inputs` order, or `"fit"`: least squares
+    /// (with an intercept) on the validation set. Default: equal weights.
+    pub weights: Option<BlendWeights>,
 }
 
 impl Default for Config {
@@ -239,6 +291,7 @@ impl Default for Config {
             genres: true,
             item_features_file: None,
             item_features_hidden: vec![32, 16],
+            weights: None,
         }
     }
 }
@@ -247,6 +300,7 @@ impl Config {
     pub fn k(&self) -> usize {
         self.k.unwrap_or(match self.model {
             ModelKind::Classifier => 32,
+            ModelKind::Autorec => 500,
             _ => 50,
         })
     }
@@ -350,6 +404,17 @@ impl Config {
                 "\"adagrad\" is the per-rating optimizer of `dot` and `dot_bias`: set \
                  batch_size = 1 (or pick adam / sgd for batched training)",
             ));
+        }
+        if self.weights.is_some() && self.model != ModelKind::Blend {
+            return Err(TrainError::config(
+                "weights",
+                "only applies to model = \"blend\"; remove it",
+            ));
+        }
+        if let Some(BlendWeights::Fixed(w)) = &self.weights
+            && w.iter().any(|v| !v.is_finite())
+        {
+            return Err(TrainError::config("weights", "must be finite numbers"));
         }
         if self.model == ModelKind::Hybrid && !self.genres && self.item_features_file.is_none() {
             return Err(TrainError::config(

@@ -4,6 +4,7 @@
 //! `recpipe_core::model::Model`) with a learning history (history.parquet).
 
 pub mod backend;
+mod blend;
 pub mod config;
 pub mod cpu;
 pub mod error;
@@ -15,7 +16,7 @@ mod rng;
 mod schedule;
 
 pub use backend::{Backend, Device, Metrics, ModelSpec, RatingsView, Trainer};
-pub use config::{Config, ModelKind, OptimizerKind, YRange};
+pub use config::{BlendWeights, Config, ModelKind, OptimizerKind, YRange};
 pub use error::{Result, TrainError};
 pub use history::{Epoch, History};
 pub use predict::{Fallback, predict_ids};
@@ -54,6 +55,12 @@ impl Stage for TrainStage {
             return Err(TrainError::EmptyTrain {
                 path: split.file("train.parquet"),
             });
+        }
+        if cfg.model == ModelKind::Blend {
+            cfg.validate()?;
+            let result = blend::blend(cfg, inputs, &train, &valid)?;
+            result.save(out.dir())?;
+            return Ok(result.outputs());
         }
         let features = if cfg.model == ModelKind::Hybrid {
             Some(features::item_features(
@@ -192,6 +199,13 @@ pub fn train_model_with(
     progress: &Progress,
 ) -> Result<TrainResult> {
     cfg.validate()?;
+    if cfg.model == ModelKind::Blend {
+        return Err(TrainError::config(
+            "model",
+            "\"blend\" combines trained models: run it as a pipeline stage whose `inputs` \
+             are train stages",
+        ));
+    }
     check_ratings(train, "train.parquet")?;
     check_ratings(valid, "valid.parquet")?;
     if train.is_empty() {
@@ -245,7 +259,17 @@ fn run_epochs(
 ) -> Result<TrainResult> {
     let n_users = train.n_users.max(valid.n_users) as usize;
     let n_items = train.n_items.max(valid.n_items) as usize;
-    let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
+    let data = RatingsView {
+        user: &train.user,
+        item: &train.item,
+        rating: &train.rating,
+    };
+    // An AutoRec step is a batch of items, not of ratings.
+    let examples = match cfg.model {
+        ModelKind::Autorec => cpu::rated_items(data, n_items),
+        _ => train.len(),
+    };
+    let steps_per_epoch = examples.div_ceil(cfg.batch_size);
     let global_mean = train.mean_rating() as f32;
     let y_range = resolve_y_range(cfg, train);
     let spec = ModelSpec {
@@ -262,11 +286,6 @@ fn run_epochs(
     };
     let mut trainer = backend.trainer(&spec)?;
     let schedule = Schedule::new(cfg, steps_per_epoch);
-    let data = RatingsView {
-        user: &train.user,
-        item: &train.item,
-        rating: &train.rating,
-    };
     let vdata = RatingsView {
         user: &valid.user,
         item: &valid.item,

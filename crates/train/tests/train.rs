@@ -35,6 +35,36 @@ fn planted_low_rank_data_is_recovered() {
     assert!(h.last().unwrap().train_loss < h[0].train_loss);
 }
 
+/// I-AutoRec learns planted structure (well below the bias-only optimum), and its checkpoint —
+/// saved as a factorization — scores the same in core, for pairs and for whole users.
+#[test]
+fn autorec_recovers_planted_data_and_round_trips_through_core() {
+    let p = planted(300, 200, 4, 30_000, 0.1);
+    let baseline = rmse(&p.valid_bias_only, &p.valid.rating);
+    for y_range in ["\"none\"", "\"auto\""] {
+        let cfg: Config = toml::from_str(&format!(
+            "model = \"autorec\"\nk = 32\nepochs = 40\nlr = 3e-3\nweight_decay = 1e-3\n\
+             batch_size = 16\ny_range = {y_range}"
+        ))
+        .unwrap();
+        let res = train_model(&cfg, &p.train, &p.valid, &quiet()).unwrap();
+        let got = res.best.unwrap().rmse;
+        assert!(
+            got < 0.6 * baseline,
+            "{y_range}: valid RMSE {got:.4} is not well below the bias-only optimum {baseline:.4}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        res.save(dir.path()).unwrap();
+        let m = Model::load(dir.path()).unwrap();
+        assert_eq!((m.meta.model.as_str(), m.meta.k), ("autorec", 32));
+        assert!(m.meta.is_factorization());
+        let pred = m.predict(&p.valid.user, &p.valid.item);
+        assert!((rmse(&pred, &p.valid.rating) - got).abs() < 1e-5);
+        let all = m.score_users(&[3]);
+        assert!((all[[0, 11]] - m.predict(&[3], &[11])[0]).abs() < 1e-5);
+    }
+}
+
 fn split_dir(train: &Ratings, valid: &Ratings) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     train.write(dir.path().join("train.parquet")).unwrap();
@@ -113,22 +143,26 @@ fn divergence_is_reported_with_its_epoch_and_no_checkpoint_is_written() {
 #[test]
 fn same_seed_gives_the_same_model_for_any_thread_count() {
     let p = planted(100, 70, 3, 5_000, 0.2);
-    let run = |threads: usize, seed: u64| {
-        let cfg = Config {
-            epochs: 2,
-            threads,
-            seed,
-            k: Some(5),
-            ..Config::default()
+    for model in [ModelKind::DotBias, ModelKind::Autorec] {
+        let run = |threads: usize, seed: u64| {
+            let cfg = Config {
+                model,
+                epochs: 2,
+                threads,
+                seed,
+                k: Some(5),
+                batch_size: if model == ModelKind::Autorec { 8 } else { 64 },
+                ..Config::default()
+            };
+            train_model(&cfg, &p.train, &p.valid, &quiet()).unwrap()
         };
-        train_model(&cfg, &p.train, &p.valid, &quiet()).unwrap()
-    };
-    let a = run(2, 1);
-    let b = run(1, 1);
-    assert_eq!(a.checkpoint.tensors, b.checkpoint.tensors);
-    assert_eq!(a.best.unwrap().rmse, b.best.unwrap().rmse);
-    let c = run(2, 2);
-    assert_ne!(a.checkpoint.tensors, c.checkpoint.tensors);
+        let a = run(2, 1);
+        let b = run(1, 1);
+        assert_eq!(a.checkpoint.tensors, b.checkpoint.tensors, "{model:?}");
+        assert_eq!(a.best.unwrap().rmse, b.best.unwrap().rmse);
+        let c = run(2, 2);
+        assert_ne!(a.checkpoint.tensors, c.checkpoint.tensors, "{model:?}");
+    }
 }
 
 #[test]
@@ -423,4 +457,129 @@ fn per_rating_sgd_sweep_on_the_bundled_data() {
         res.best_epoch,
         rps / 1e6
     );
+}
+
+/// Trains `cfg` as a stage on `split` into a temp dir; returns the dir.
+fn train_stage(cfg: &str, split: &std::path::Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let cfg: Config = toml::from_str(cfg).unwrap();
+    TrainStage::run(
+        &cfg,
+        &Inputs::single("split", split),
+        &OutDir::new(out.path()).unwrap(),
+        &quiet(),
+    )
+    .unwrap();
+    out
+}
+
+fn blend_inputs(members: &[(&str, &std::path::Path)], split: &std::path::Path) -> Inputs {
+    let mut a: Vec<recpipe_core::stage::Artifact> = members
+        .iter()
+        .map(|(name, dir)| recpipe_core::stage::Artifact {
+            stage: name.to_string(),
+            kind: "train".into(),
+            dir: dir.to_path_buf(),
+        })
+        .collect();
+    a.push(recpipe_core::stage::Artifact {
+        stage: "split".into(),
+        kind: "split".into(),
+        dir: split.to_path_buf(),
+    });
+    Inputs::new(a)
+}
+
+/// A blend is exactly the weighted average of its members' predictions, saved as one
+/// factorization that core loads; bad members and weights are refused by name.
+#[test]
+fn blend_averages_members_exactly_and_refuses_what_cannot_fold() {
+    let p = planted(120, 80, 3, 6_000, 0.2);
+    let split = split_dir(&p.train, &p.valid);
+    let mf = train_stage("k = 6\nepochs = 3\ny_range = \"none\"", split.path());
+    let ar = train_stage(
+        "model = \"autorec\"\nk = 16\nepochs = 5\nlr = 3e-3\nbatch_size = 8\ny_range = \"none\"",
+        split.path(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let cfg: Config = toml::from_str("model = \"blend\"\nweights = [0.3, 0.7]").unwrap();
+    let inputs = blend_inputs(&[("mf", mf.path()), ("ar", ar.path())], split.path());
+    let outputs =
+        TrainStage::run(&cfg, &inputs, &OutDir::new(out.path()).unwrap(), &quiet()).unwrap();
+    let blend = Model::load(out.path()).unwrap();
+    assert_eq!((blend.meta.model.as_str(), blend.meta.k), ("blend", 6 + 16));
+    let (a, b) = (
+        Model::load(mf.path()).unwrap(),
+        Model::load(ar.path()).unwrap(),
+    );
+    let (u, i) = (&p.valid.user, &p.valid.item);
+    let (pa, pb, pc) = (a.predict(u, i), b.predict(u, i), blend.predict(u, i));
+    for ((x, y), z) in pa.iter().zip(&pb).zip(&pc) {
+        assert!((0.3 * x + 0.7 * y - z).abs() < 1e-4, "{x} {y} {z}");
+    }
+    let got = outputs.summary["valid_rmse"].as_f64().unwrap();
+    assert!((rmse(&pc, &p.valid.rating) - got).abs() < 1e-6);
+    let all = blend.score_users(&[2]);
+    assert!((all[[0, 9]] - blend.predict(&[2], &[9])[0]).abs() < 1e-4);
+
+    // Fitted weights: least squares on valid can only do better there than any one member.
+    let out = tempfile::tempdir().unwrap();
+    let cfg: Config = toml::from_str("model = \"blend\"\nweights = \"fit\"").unwrap();
+    let fitted = TrainStage::run(&cfg, &inputs, &OutDir::new(out.path()).unwrap(), &quiet())
+        .unwrap()
+        .summary["valid_rmse"]
+        .as_f64()
+        .unwrap();
+    let (ra, rb) = (rmse(&pa, &p.valid.rating), rmse(&pb, &p.valid.rating));
+    assert!(
+        fitted <= ra.min(rb) + 1e-6,
+        "fitted {fitted} vs members {ra}, {rb}"
+    );
+    let meta = Model::load(out.path()).unwrap().meta;
+    assert_eq!(meta.config["fitted"], true);
+    assert_eq!(meta.config["weights"].as_array().unwrap().len(), 2);
+    assert!(toml::from_str::<Config>("weights = \"best\"").is_err());
+
+    let err = |cfg: &str, members: &[(&str, &std::path::Path)]| {
+        let cfg: Config = toml::from_str(cfg).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        TrainStage::run(
+            &cfg,
+            &blend_inputs(members, split.path()),
+            &OutDir::new(out.path()).unwrap(),
+            &quiet(),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let sig = train_stage("k = 4\nepochs = 1", split.path());
+    let e = err(
+        "model = \"blend\"",
+        &[("mf", mf.path()), ("sig", sig.path())],
+    );
+    assert!(
+        e.contains("`sig`") && e.contains("y_range = \"none\""),
+        "{e}"
+    );
+    let e = err("model = \"blend\"", &[("mf", mf.path())]);
+    assert!(e.contains("at least two"), "{e}");
+    let e = err(
+        "model = \"blend\"\nweights = [1.0]",
+        &[("mf", mf.path()), ("ar", ar.path())],
+    );
+    assert!(e.contains("weights") && e.contains("mf, ar"), "{e}");
+    let mlp = train_stage(
+        "model = \"mlp\"\nk = 4\nepochs = 1\ny_range = \"none\"",
+        split.path(),
+    );
+    let e = err(
+        "model = \"blend\"",
+        &[("mf", mf.path()), ("mlp", mlp.path())],
+    );
+    assert!(e.contains("`mlp`") && e.contains("factorization"), "{e}");
+    let e = toml::from_str::<Config>("weights = [1.0]")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("weights"), "{e}");
 }

@@ -1,10 +1,12 @@
 //! The cpu backend: ndarray + rayon.
 
+mod autorec;
 mod embedding;
 pub(crate) mod grid;
 mod nn;
 pub(crate) mod rowopt;
 
+pub use autorec::{AutoRecTrainer, rated_items};
 pub use embedding::EmbeddingTrainer;
 pub use grid::GridTrainer;
 pub use nn::NeuralTrainer;
@@ -25,7 +27,9 @@ impl Backend for CpuBackend {
 
     fn trainer(&self, spec: &ModelSpec) -> Result<Box<dyn Trainer>> {
         let parallel = self.threads > 1;
-        if grid::applies(&spec.cfg) {
+        if spec.kind == crate::config::ModelKind::Autorec {
+            Ok(Box::new(AutoRecTrainer::new(spec, parallel)))
+        } else if grid::applies(&spec.cfg) {
             Ok(Box::new(GridTrainer::new(spec, parallel)))
         } else if spec.kind.is_embedding() {
             Ok(Box::new(EmbeddingTrainer::new(spec, parallel)))

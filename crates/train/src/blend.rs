@@ -1,0 +1,261 @@
+//! `model = "blend"`: a weighted average of the upstream train stages' models, without
+//! training. Members must be factorizations without a sigmoid (`dot`, `dot_bias`, `autorec`
+//! with `y_range = "none"`): then Σ w_m (U_m·I_m + bu_m + bi_m + g_m) is itself one
+//! factorization — user factors [w_1·U_1 | w_2·U_2 | …], item factors [I_1 | I_2 | …],
+//! biases the weighted sums — so the blend is saved as an ordinary checkpoint and evaluate,
+//! export and predict use it unchanged.
+
+use crate::backend::{Metrics, rating_metrics};
+use crate::config::{BlendWeights, Config};
+use crate::error::{Result, TrainError};
+use crate::history::{Epoch, History};
+use crate::{TrainResult, backend::Device};
+use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor};
+use recpipe_core::{Inputs, Ratings};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Blends every upstream `train` artifact; `valid` (may be empty) scores the blend.
+pub fn blend(
+    cfg: &Config,
+    inputs: &Inputs,
+    train: &Ratings,
+    valid: &Ratings,
+) -> Result<TrainResult> {
+    let start = Instant::now();
+    let members = inputs.all("train");
+    if members.len() < 2 {
+        return Err(TrainError::config(
+            "model",
+            format!(
+                "\"blend\" averages upstream train stages; list at least two in `inputs` \
+                 (found {})",
+                members.len()
+            ),
+        ));
+    }
+    let fixed = match &cfg.weights {
+        None => Some(vec![1.0 / members.len() as f32; members.len()]),
+        Some(BlendWeights::Fit) => None,
+        Some(BlendWeights::Fixed(w)) if w.len() == members.len() => Some(w.clone()),
+        Some(BlendWeights::Fixed(w)) => {
+            return Err(TrainError::config(
+                "weights",
+                format!(
+                    "has {} values for {} upstream train stages ({}); give one per stage, \
+                     in `inputs` order",
+                    w.len(),
+                    members.len(),
+                    members
+                        .iter()
+                        .map(|a| a.stage.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    };
+    let mut models = Vec::with_capacity(members.len());
+    for a in &members {
+        let m = Model::load(&a.dir)?;
+        let bad = |why: String| {
+            TrainError::config(
+                "inputs",
+                format!(
+                    "stage `{}` ({} model) cannot be blended: {why}",
+                    a.stage, m.meta.model
+                ),
+            )
+        };
+        if !m.meta.is_factorization() {
+            return Err(bad(
+                "only dot, dot_bias, autorec and blend models fold into one factorization".into(),
+            ));
+        }
+        if m.meta.y_range.is_some() {
+            return Err(bad(
+                "its output goes through a sigmoid; train it with y_range = \"none\"".into(),
+            ));
+        }
+        if let Some(first) = models.first() {
+            let f: &Model = first;
+            if (f.meta.n_users, f.meta.n_items) != (m.meta.n_users, m.meta.n_items) {
+                return Err(bad(format!(
+                    "it has {} users × {} items, the first member {} × {}: blend models \
+                     trained on the same split",
+                    m.meta.n_users, m.meta.n_items, f.meta.n_users, f.meta.n_items
+                )));
+            }
+        }
+        models.push(m);
+    }
+    let (weights, intercept) = match fixed {
+        Some(w) => (w, 0.0),
+        None => fit_weights(&models, valid)?,
+    };
+    let (n_users, n_items) = (
+        models[0].meta.n_users as usize,
+        models[0].meta.n_items as usize,
+    );
+    let k: usize = models.iter().map(|m| m.meta.k).sum();
+    let (mut uf, mut itf) = (vec![0.0f32; n_users * k], vec![0.0f32; n_items * k]);
+    let (mut ub, mut ib, mut g) = (vec![0.0f32; n_users], vec![0.0f32; n_items], intercept);
+    let mut col = 0;
+    for (m, &w) in models.iter().zip(&weights) {
+        let km = m.meta.k;
+        let (u, i) = (
+            m.user_factors().expect("validated at load"),
+            m.item_factors().expect("validated at load"),
+        );
+        for (r, row) in u.rows().into_iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                uf[r * k + col + c] = w * v;
+            }
+        }
+        for (r, row) in i.rows().into_iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                itf[r * k + col + c] = v;
+            }
+        }
+        for (acc, b) in [(&mut ub, m.user_bias()), (&mut ib, m.item_bias())] {
+            if let Some(b) = b {
+                acc.iter_mut().zip(b).for_each(|(a, &b)| *a += w * b);
+            }
+        }
+        g += w * m
+            .checkpoint()
+            .tensors
+            .get("global_bias")
+            .map_or(0.0, |t| t.data[0]);
+        col += km;
+    }
+    let mut tensors = BTreeMap::new();
+    tensors.insert("user_factors".into(), Tensor::new(vec![n_users, k], uf));
+    tensors.insert("item_factors".into(), Tensor::new(vec![n_items, k], itf));
+    tensors.insert("user_bias".into(), Tensor::new(vec![n_users], ub));
+    tensors.insert("item_bias".into(), Tensor::new(vec![n_items], ib));
+    tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![g]));
+    let meta = ModelMeta {
+        model: "blend".into(),
+        n_users: n_users as u32,
+        n_items: n_items as u32,
+        k,
+        y_range: None,
+        global_mean: models[0].meta.global_mean,
+        classes: None,
+        best_epoch: None,
+        device: "cpu".into(),
+        config: serde_json::json!({
+            "members": members.iter().map(|a| a.stage.clone()).collect::<Vec<_>>(),
+            "member_models": models.iter().map(|m| m.meta.model.clone()).collect::<Vec<_>>(),
+            "weights": weights,
+            "intercept": intercept,
+            "fitted": cfg.weights == Some(BlendWeights::Fit),
+        }),
+    };
+    let checkpoint = Checkpoint { meta, tensors };
+    let model = Model::from_checkpoint(checkpoint.clone(), std::path::Path::new("blend"))
+        .expect("a blend of validated factorizations is valid");
+    let best = (!valid.is_empty())
+        .then(|| rating_metrics(&model.predict(&valid.user, &valid.item), &valid.rating));
+    for (a, m) in members.iter().zip(&models) {
+        if !valid.is_empty() {
+            let r = rating_metrics(&m.predict(&valid.user, &valid.item), &valid.rating).rmse;
+            tracing::info!(
+                "blend member `{}` ({}): valid RMSE {r:.4}",
+                a.stage,
+                m.meta.model
+            );
+        }
+    }
+    let fit = rating_metrics(&model.predict(&train.user, &train.item), &train.rating);
+    let seconds = start.elapsed().as_secs_f64();
+    let m: Metrics = best.unwrap_or_default();
+    Ok(TrainResult {
+        checkpoint,
+        history: History {
+            epochs: vec![Epoch {
+                epoch: 1,
+                train_loss: fit.rmse * fit.rmse,
+                valid_rmse: best.map(|m| m.rmse),
+                valid_mae: best.map(|m| m.mae),
+                seconds,
+                ratings_per_s: train.len() as f64 / seconds.max(1e-9),
+                lr: 0.0,
+            }],
+        },
+        best_epoch: 1,
+        best: best.map(|_| m),
+        device: Device::Cpu,
+        threads: 1,
+        stopped_early: false,
+    })
+}
+
+/// Least-squares weights and intercept for the members' predictions on `valid` (stacking on
+/// the held-out set early stopping already watches; test stays untouched). The normal
+/// equations are (M+1)×(M+1), solved by Gaussian elimination with partial pivoting.
+fn fit_weights(models: &[Model], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
+    if valid.is_empty() {
+        return Err(TrainError::config(
+            "weights",
+            "\"fit\" needs a validation set; set valid_fraction in the split stage or give \
+             the weights",
+        ));
+    }
+    let preds: Vec<Vec<f32>> = models
+        .iter()
+        .map(|m| m.predict(&valid.user, &valid.item))
+        .collect();
+    let d = models.len() + 1;
+    let x = |r: usize, j: usize| {
+        if j < models.len() {
+            preds[j][r] as f64
+        } else {
+            1.0
+        }
+    };
+    let mut a = vec![vec![0.0f64; d + 1]; d];
+    for r in 0..valid.len() {
+        for (i, row) in a.iter_mut().enumerate() {
+            let xi = x(r, i);
+            for (j, v) in row[..d].iter_mut().enumerate() {
+                *v += xi * x(r, j);
+            }
+            row[d] += xi * valid.rating[r] as f64;
+        }
+    }
+    for c in 0..d {
+        let p = (c..d)
+            .max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))
+            .expect("non-empty range");
+        if a[p][c].abs() < 1e-9 * valid.len() as f64 {
+            return Err(TrainError::config(
+                "weights",
+                "cannot fit: the members' predictions are collinear on the validation set \
+                 (identical models?); give the weights instead",
+            ));
+        }
+        a.swap(c, p);
+        let pivot = a[c].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != c {
+                let f = row[c] / pivot[c];
+                row[c..]
+                    .iter_mut()
+                    .zip(&pivot[c..])
+                    .for_each(|(v, &q)| *v -= f * q);
+            }
+        }
+    }
+    let sol: Vec<f64> = (0..d).map(|i| a[i][d] / a[i][i]).collect();
+    tracing::info!(
+        "blend weights fitted on valid: {:?} + {:.4}",
+        &sol[..d - 1],
+        sol[d - 1]
+    );
+    Ok((
+        sol[..d - 1].iter().map(|&w| w as f32).collect(),
+        sol[d - 1] as f32,
+    ))
+}
