@@ -14,7 +14,7 @@
 
 use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::Config;
-use crate::cpu::embedding::dot;
+use crate::cpu::embedding::{Touched, dot};
 use crate::cpu::predict_pairs;
 use crate::cpu::rowopt::{RowOpt, Table};
 use crate::init;
@@ -103,11 +103,8 @@ pub struct AutoRecTrainer {
     data: Option<ByItem>,
     rng: Rng,
     parallel: bool,
-    /// Per user: its row in `grad`, or u32::MAX when the batch has not touched it.
-    slot: Vec<u32>,
-    touched: Vec<u32>,
-    /// Gradient rows `[dV_u | dW_u | db_u]` of the touched users.
-    grad: Vec<f32>,
+    /// Gradient rows `[dV_u | dW_u | db_u]` of the users a batch touches.
+    touched: Touched,
 }
 
 impl AutoRecTrainer {
@@ -148,9 +145,7 @@ impl AutoRecTrainer {
             data: None,
             rng: Rng::stream(cfg.seed, 2),
             parallel,
-            slot: vec![u32::MAX; spec.n_users],
-            touched: Vec::new(),
-            grad: Vec::new(),
+            touched: Touched::new(spec.n_users),
         }
     }
 
@@ -242,14 +237,9 @@ impl AutoRecTrainer {
             sse += p.sse;
             n += users.len();
             g_mu.iter_mut().zip(&p.dz).for_each(|(g, &d)| *g += d);
+            self.touched.reserve(n.min(self.users.n), stride);
             for ((&u, &r), &du) in users.iter().zip(ratings).zip(&p.d) {
-                let s = &mut self.slot[u as usize];
-                if *s == u32::MAX {
-                    *s = self.touched.len() as u32;
-                    self.touched.push(u);
-                    self.grad.resize(self.grad.len() + stride, 0.0);
-                }
-                let g = &mut self.grad[*s as usize * stride..(*s as usize + 1) * stride];
+                let g = self.touched.grad(u as usize, stride);
                 let (gv, rest) = g.split_at_mut(k);
                 let (gw, gb) = rest.split_at_mut(k);
                 gv.iter_mut().zip(&p.dz).for_each(|(g, &d)| *g += r * d);
@@ -257,16 +247,14 @@ impl AutoRecTrainer {
                 gb[0] += du;
             }
         }
-        for (s, &u) in self.touched.iter().enumerate() {
-            let g = &self.grad[s * stride..(s + 1) * stride];
-            let (row, last) = self.users.row_mut(u as usize);
-            self.opt.update(row, last, &g[..2 * k]);
-            let (row, last) = self.bias.row_mut(u as usize);
-            self.opt_bias.update(row, last, &g[2 * k..]);
-            self.slot[u as usize] = u32::MAX;
-        }
-        self.touched.clear();
-        self.grad.clear();
+        let (users, bias, opt, opt_bias) =
+            (&mut self.users, &mut self.bias, &self.opt, &self.opt_bias);
+        self.touched.drain(stride, |u, g| {
+            let (row, last) = users.row_mut(u);
+            opt.update(row, last, &g[..2 * k]);
+            let (row, last) = bias.row_mut(u);
+            opt_bias.update(row, last, &g[2 * k..]);
+        });
         let (row, last) = self.mu.row_mut(0);
         self.opt_bias.update(row, last, &g_mu);
         (sse, n)

@@ -57,21 +57,28 @@ impl Touched {
         &mut self.grad[s as usize * dim..(s as usize + 1) * dim]
     }
 
+    /// Hands every touched row and its gradient to `step`, then clears the batch's
+    /// bookkeeping.
+    pub(crate) fn drain(&mut self, dim: usize, mut step: impl FnMut(usize, &mut [f32])) {
+        for (s, &r) in self.rows.iter().enumerate() {
+            step(r as usize, &mut self.grad[s * dim..(s + 1) * dim]);
+            self.slot[r as usize] = FREE;
+        }
+        self.rows.clear();
+    }
+
     /// Steps every touched row and clears the batch's bookkeeping.
     pub(crate) fn apply(&mut self, table: &mut Table, opt: &RowOpt, l2: f32) {
         let dim = table.dim;
-        for (s, &r) in self.rows.iter().enumerate() {
-            let g = &mut self.grad[s * dim..(s + 1) * dim];
-            let (row, last) = table.row_mut(r as usize);
+        self.drain(dim, |r, g| {
+            let (row, last) = table.row_mut(r);
             if l2 > 0.0 {
                 for (g, w) in g.iter_mut().zip(&row[..dim]) {
                     *g += 2.0 * l2 * w;
                 }
             }
             opt.update(row, last, g);
-            self.slot[r as usize] = FREE;
-        }
-        self.rows.clear();
+        });
     }
 }
 
