@@ -280,6 +280,132 @@ fn parse_line(
     ControlFlow::Next
 }
 
+/// What a field of the common row shape holds, for [`fast_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    Item,
+    Rating,
+    Timestamp,
+    Other,
+}
+
+/// The field kinds in file order when the fast path applies: a one-byte delimiter that
+/// cannot occur in a number or end a line.
+fn fast_kinds(spec: &Spec) -> Option<Vec<Kind>> {
+    let [d] = spec.delim[..] else { return None };
+    if d.is_ascii_digit() || matches!(d, b'.' | b'\n' | b'\r' | b'-' | b'+') {
+        return None;
+    }
+    let mut kinds = vec![Kind::Other; spec.n_fields];
+    kinds[spec.user] = Kind::User;
+    kinds[spec.item] = Kind::Item;
+    kinds[spec.rating] = Kind::Rating;
+    if let Some(t) = spec.timestamp {
+        kinds[t] = Kind::Timestamp;
+    }
+    Some(kinds)
+}
+
+/// Up to `max` ASCII digits at `data[p..]` (at least one): their value and the next position.
+#[inline(always)]
+fn digits(data: &[u8], mut p: usize, max: usize) -> Option<(u64, usize)> {
+    let start = p;
+    let mut v = 0u64;
+    while let Some(&c) = data.get(p) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(d as u64);
+        p += 1;
+    }
+    (p > start && p - start <= max).then_some((v, p))
+}
+
+/// The common case of a whole line in one pass: plain digits for ids (at most 9, so the
+/// value fits the raw mode) and timestamps, `d` or `d.d` ratings within range, the line
+/// ending in `\n` or `\r\n`. Pushes the row and returns the next line's start; `None`
+/// (nothing pushed) sends the line through [`parse_line`], which gives every other line,
+/// good or bad, its exact treatment.
+#[inline(always)]
+fn fast_line(
+    out: &mut ChunkOut,
+    kinds: &[Kind],
+    delim: u8,
+    range: [f32; 2],
+    data: &[u8],
+    mut p: usize,
+) -> Option<usize> {
+    let (mut user, mut item, mut rating, mut ts) = (0u32, 0u32, 0f32, None);
+    let last = kinds.len() - 1;
+    for (i, &kind) in kinds.iter().enumerate() {
+        match kind {
+            Kind::User | Kind::Item => {
+                let (v, np) = digits(data, p, 9)?;
+                p = np;
+                if kind == Kind::User {
+                    user = v as u32;
+                } else {
+                    item = v as u32;
+                }
+            }
+            Kind::Timestamp => {
+                let (v, np) = digits(data, p, 18)?;
+                p = np;
+                ts = Some(v as i64);
+            }
+            Kind::Rating => {
+                let d = data.get(p)?.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                p += 1;
+                rating = d as f32;
+                if data.get(p) == Some(&b'.') {
+                    let f = data.get(p + 1)?.wrapping_sub(b'0');
+                    if f > 9 {
+                        return None;
+                    }
+                    rating = d as f32 + f as f32 / 10.0;
+                    p += 2;
+                }
+                if !(rating >= range[0] && rating <= range[1]) {
+                    return None;
+                }
+            }
+            Kind::Other => {
+                while let Some(&c) = data.get(p) {
+                    if c == delim || c == b'\n' || c == b'\r' {
+                        break;
+                    }
+                    p += 1;
+                }
+            }
+        }
+        let c = *data.get(p)?;
+        if i < last {
+            if c != delim {
+                return None;
+            }
+            p += 1;
+        } else if c == b'\n' {
+            p += 1;
+        } else if c == b'\r' && data.get(p + 1) == Some(&b'\n') {
+            p += 2;
+        } else {
+            return None;
+        }
+    }
+    if let Some(t) = ts {
+        out.ts.push(t);
+    }
+    out.user.push(user);
+    out.item.push(item);
+    out.rating.push(rating);
+    Some(p)
+}
+
 fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) -> ChunkOut {
     let mut out = ChunkOut::default();
     let guess = data.len() / 20 + 1;
@@ -290,16 +416,28 @@ fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) ->
         out.ts.reserve(guess);
     }
     let mut ranges = vec![(0usize, 0usize); spec.n_fields + 1];
-    let mut start = 0;
+    let kinds = (modes == [IdMode::Raw; 2])
+        .then(|| fast_kinds(spec))
+        .flatten();
+    let (delim, range) = (spec.delim.first().copied().unwrap_or(0), spec.range);
+    let mut pos = 0;
     let mut idx = 0u64;
-    let mut ends = memchr::memchr_iter(b'\n', data).map(|p| (p, p + 1)).chain(
-        (data.last() != Some(&b'\n') && !data.is_empty()).then_some((data.len(), data.len())),
-    );
-    for (end, next) in &mut ends {
+    while pos < data.len() {
+        if let Some(kinds) = kinds.as_deref()
+            && let Some(next) = fast_line(&mut out, kinds, delim, range, data, pos)
+        {
+            pos = next;
+            idx += 1;
+            continue;
+        }
+        let (end, next) = match memchr::memchr(b'\n', &data[pos..]) {
+            Some(p) => (pos + p, pos + p + 1),
+            None => (data.len(), data.len()),
+        };
         let before = out.rejects.len();
-        let flow = parse_line(&mut out, spec, modes, &mut ranges, &data[start..end], idx);
+        let flow = parse_line(&mut out, spec, modes, &mut ranges, &data[pos..end], idx);
         idx += 1;
-        start = next;
+        pos = next;
         if matches!(flow, ControlFlow::Stop) || (fail_fast && out.rejects.len() > before) {
             break;
         }
@@ -590,6 +728,43 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// The one-pass fast path must give exactly what the general line parser gives, for the
+    /// lines it takes and for every line it hands over.
+    #[test]
+    fn fast_path_matches_line_parser() {
+        let text = "1,2,3.5,100\n1,2,3.5,100\r\n007,0,4,5\n+1,2,3,4\n 1,2,3,4\n1,2,3.,4\n\
+                    1,2,3.50,4\n1,2,9,4\n1,2,0.0,4\n,2,3,4\n1,,3,4\n1,2,3\n1,2,3,4,5\n\
+                    \n  \r\n1,2,3,-4\n1,2,3,4\r\r\n1,2,x,4\n1234567890,2,3,4\n\
+                    1,2,3,1234567890123456789\n1,2,3,4\n1,2,3,4";
+        let spec = spec(1 << 20, 1 << 20);
+        let modes = [IdMode::Raw; 2];
+        let fast = parse_chunk(text.as_bytes(), &spec, modes, false);
+        let mut slow = ChunkOut::default();
+        let mut ranges = vec![(0usize, 0usize); spec.n_fields + 1];
+        let mut lines = 0;
+        for (i, l) in text.split('\n').enumerate() {
+            lines += 1;
+            match parse_line(&mut slow, &spec, modes, &mut ranges, l.as_bytes(), i as u64) {
+                ControlFlow::Next => {}
+                ControlFlow::Stop => break,
+            }
+        }
+        assert_eq!(fast.lines, lines);
+        assert_eq!(fast.user, slow.user);
+        assert_eq!(fast.item, slow.item);
+        assert_eq!(fast.rating, slow.rating);
+        assert_eq!(fast.ts, slow.ts);
+        assert_eq!(fast.rejects, slow.rejects);
+        assert_eq!(fast.skipped, slow.skipped);
+        assert_eq!(fast.blank, slow.blank);
+        assert_eq!(fast.needs_interning, slow.needs_interning);
+        assert!(
+            fast.user.len() >= 4 && fast.rejects.len() >= 8,
+            "{:?}",
+            fast.rejects
+        );
     }
 
     /// Text ids appearing late restart the parse with dictionaries, ids stay in first-seen
