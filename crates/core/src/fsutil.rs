@@ -92,13 +92,12 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Resu
 /// blake3 of a file's content, streamed (memory-mapped where possible).
 pub fn hash_file(path: impl AsRef<Path>) -> Result<blake3::Hash> {
     let path = path.as_ref();
+    // Memory-mapped and hashed on all cores (blake3 is a tree hash: the same digest as a
+    // sequential read); small files and special files fall back to plain reads inside blake3.
     let mut hasher = blake3::Hasher::new();
-    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
-    std::io::copy(
-        &mut std::io::BufReader::with_capacity(1 << 20, file),
-        &mut hasher,
-    )
-    .map_err(|e| CoreError::io(path, e))?;
+    hasher
+        .update_mmap_rayon(path)
+        .map_err(|e| CoreError::io(path, e))?;
     Ok(hasher.finalize())
 }
 

@@ -19,7 +19,7 @@ pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Integer columns written with DELTA_BINARY_PACKED instead of a dictionary (by name, in any
 /// table that has them).
-const DELTA_COLUMNS: &[&str] = &["timestamp", "item_idx"];
+const DELTA_COLUMNS: &[&str] = &["timestamp", "item_idx", "user_idx"];
 
 /// Writer settings. The schema's metadata (recpipe version, n_users, embedding dim, ...) is
 /// also copied into the file's key-value metadata: Arrow readers find it in the embedded

@@ -564,10 +564,13 @@ fn attempt(
         line_base: 0,
     };
     bar.set_position(0);
-    let mut buf: Vec<u8> = Vec::with_capacity(spec.block);
+    let block = spec.block.max(1);
+    let mut buf: Vec<u8> = Vec::with_capacity(block);
+    // The next block is read into `spare` while the current one is parsed.
+    let mut spare: Vec<u8> = Vec::with_capacity(block);
     let mut first = true;
+    let mut eof = read_block(&mut file, &mut buf, block, path)?;
     loop {
-        let eof = read_block(&mut file, &mut buf, spec.block.max(1), path)?;
         if first {
             first = false;
             let mut prefix = buf.len() - text::strip_bom(&buf).len();
@@ -591,23 +594,36 @@ fn attempt(
                 }
             }
         }
-        let body: &[u8] = &buf;
         let cut = if eof {
-            body.len()
+            buf.len()
         } else {
-            match memchr::memrchr(b'\n', body) {
+            match memchr::memrchr(b'\n', &buf) {
                 Some(p) => p + 1,
                 // A line longer than a block: read more before cutting.
                 None => {
+                    eof = read_block(&mut file, &mut buf, block, path)?;
                     continue;
                 }
             }
         };
-        let chunks = sub_chunks(&body[..cut], spec.sub_chunk.max(1));
-        let outs: Vec<ChunkOut> = chunks
-            .par_iter()
-            .map(|c| parse_chunk(c, spec, modes, fail_fast))
-            .collect();
+        spare.clear();
+        spare.extend_from_slice(&buf[cut..]);
+        let chunks = sub_chunks(&buf[..cut], spec.sub_chunk.max(1));
+        let (outs, next_eof) = rayon::join(
+            || {
+                chunks
+                    .par_iter()
+                    .map(|c| parse_chunk(c, spec, modes, fail_fast))
+                    .collect::<Vec<ChunkOut>>()
+            },
+            || {
+                if eof {
+                    Ok(true)
+                } else {
+                    read_block(&mut file, &mut spare, block, path)
+                }
+            },
+        );
         for o in outs {
             if o.needs_interning.iter().any(|&b| b) {
                 return Ok(Attempt::Restart(o.needs_interning));
@@ -619,10 +635,11 @@ fn attempt(
             }
         }
         bar.inc(cut as u64);
-        buf.drain(..cut);
         if eof {
             break;
         }
+        eof = next_eof?;
+        std::mem::swap(&mut buf, &mut spare);
     }
     if modes[0] == IdMode::Interned {
         acc.cols.user_keys = Some(std::mem::take(&mut acc.user_global.keys));
