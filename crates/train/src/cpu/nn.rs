@@ -643,25 +643,35 @@ impl NeuralTrainer {
 
     /// Output-layer values for pairs, evaluation mode, in chunks.
     fn outputs(&self, users: &[u32], items: &[u32], mut each: impl FnMut(usize, &[f32])) {
+        use rayon::prelude::*;
         const CHUNK: usize = 2048;
-        let mut buf = Buffers::new(&self.net, CHUNK.min(users.len()).max(1), self.feat_width());
-        let mut stats = self.stats.clone();
-        let mut rng = Rng::new(0);
+        let n_out = self.net.n_out;
         let p = self.dense.w(0);
-        for (c, (u, i)) in users.chunks(CHUNK).zip(items.chunks(CHUNK)).enumerate() {
-            self.net.forward(
-                p,
-                &mut stats,
-                (&self.users, &self.items),
-                self.features.as_ref(),
-                (u, i),
-                &mut buf,
-                false,
-                &mut rng,
-            );
-            let z = &buf.layers.last().expect("output layer").z;
-            for r in 0..u.len() {
-                each(c * CHUNK + r, z.row(r).as_slice().expect("row-major"));
+        // Chunks on all cores (evaluation mode: no dropout draws, no statistics updates, so
+        // the order does not matter), handed to `each` in row order.
+        let chunks: Vec<Vec<f32>> = users
+            .par_chunks(CHUNK)
+            .zip(items.par_chunks(CHUNK))
+            .map(|(u, i)| {
+                let mut buf = Buffers::new(&self.net, u.len(), self.feat_width());
+                let mut stats = self.stats.clone();
+                self.net.forward(
+                    p,
+                    &mut stats,
+                    (&self.users, &self.items),
+                    self.features.as_ref(),
+                    (u, i),
+                    &mut buf,
+                    false,
+                    &mut Rng::new(0),
+                );
+                let z = &buf.layers.last().expect("output layer").z;
+                (0..u.len()).flat_map(|r| z.row(r).to_vec()).collect()
+            })
+            .collect();
+        for (c, z) in chunks.iter().enumerate() {
+            for (r, row) in z.chunks(n_out).enumerate() {
+                each(c * CHUNK + r, row);
             }
         }
     }
