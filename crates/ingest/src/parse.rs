@@ -86,6 +86,24 @@ struct ChunkOut {
     needs_interning: [bool; 2],
 }
 
+impl ChunkOut {
+    /// Empties the chunk for the next block, keeping the allocations: fresh multi-MB vectors
+    /// per block would be page-faulted in and zeroed again every time.
+    fn reset(&mut self) {
+        self.user.clear();
+        self.item.clear();
+        self.rating.clear();
+        self.ts.clear();
+        self.user_dict = Dict::default();
+        self.item_dict = Dict::default();
+        self.lines = 0;
+        self.skipped.clear();
+        self.blank = 0;
+        self.rejects.clear();
+        self.needs_interning = [false; 2];
+    }
+}
+
 /// Parsed columns with ids still in their per-column code space: raw integer values, or
 /// first-seen codes into `keys` for interned columns.
 pub(crate) struct RawColumns {
@@ -406,8 +424,22 @@ fn fast_line(
     Some(p)
 }
 
+#[cfg(test)]
 fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) -> ChunkOut {
     let mut out = ChunkOut::default();
+    parse_chunk_into(&mut out, data, spec, modes, fail_fast);
+    out
+}
+
+/// Parses `data` into `out` (reset first).
+fn parse_chunk_into(
+    out: &mut ChunkOut,
+    data: &[u8],
+    spec: &Spec,
+    modes: [IdMode; 2],
+    fail_fast: bool,
+) {
+    out.reset();
     let guess = data.len() / 20 + 1;
     out.user.reserve(guess);
     out.item.reserve(guess);
@@ -424,7 +456,7 @@ fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) ->
     let mut idx = 0u64;
     while pos < data.len() {
         if let Some(kinds) = kinds.as_deref()
-            && let Some(next) = fast_line(&mut out, kinds, delim, range, data, pos)
+            && let Some(next) = fast_line(out, kinds, delim, range, data, pos)
         {
             pos = next;
             idx += 1;
@@ -435,7 +467,7 @@ fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) ->
             None => (data.len(), data.len()),
         };
         let before = out.rejects.len();
-        let flow = parse_line(&mut out, spec, modes, &mut ranges, &data[pos..end], idx);
+        let flow = parse_line(out, spec, modes, &mut ranges, &data[pos..end], idx);
         idx += 1;
         pos = next;
         if matches!(flow, ControlFlow::Stop) || (fail_fast && out.rejects.len() > before) {
@@ -443,7 +475,6 @@ fn parse_chunk(data: &[u8], spec: &Spec, modes: [IdMode; 2], fail_fast: bool) ->
         }
     }
     out.lines = idx;
-    out
 }
 
 /// Cut `data` into pieces of about `size` bytes that end just after a newline.
@@ -485,7 +516,7 @@ fn merge_codes(codes: &mut [u32], local: &Dict, global: &mut Dict) {
     }
 }
 
-fn append(acc: &mut Acc, mut c: ChunkOut, modes: [IdMode; 2]) {
+fn append(acc: &mut Acc, c: &mut ChunkOut, modes: [IdMode; 2]) {
     if modes[0] == IdMode::Interned {
         merge_codes(&mut c.user, &c.user_dict, &mut acc.user_global);
     }
@@ -503,7 +534,7 @@ fn append(acc: &mut Acc, mut c: ChunkOut, modes: [IdMode; 2]) {
     let base = acc.line_base + 1;
     cols.skipped_lines
         .extend(c.skipped.iter().map(|&s| s + base));
-    cols.rejects.extend(c.rejects.into_iter().map(|mut r| {
+    cols.rejects.extend(c.rejects.drain(..).map(|mut r| {
         r.line += base;
         r
     }));
@@ -568,6 +599,8 @@ fn attempt(
     let mut buf: Vec<u8> = Vec::with_capacity(block);
     // The next block is read into `spare` while the current one is parsed.
     let mut spare: Vec<u8> = Vec::with_capacity(block);
+    // One output buffer per sub-chunk, reused block after block.
+    let mut pool: Vec<ChunkOut> = Vec::new();
     let mut first = true;
     let mut eof = read_block(&mut file, &mut buf, block, path)?;
     loop {
@@ -609,12 +642,15 @@ fn attempt(
         spare.clear();
         spare.extend_from_slice(&buf[cut..]);
         let chunks = sub_chunks(&buf[..cut], spec.sub_chunk.max(1));
-        let (outs, next_eof) = rayon::join(
+        if pool.len() < chunks.len() {
+            pool.resize_with(chunks.len(), ChunkOut::default);
+        }
+        let outs = &mut pool[..chunks.len()];
+        let ((), next_eof) = rayon::join(
             || {
-                chunks
-                    .par_iter()
-                    .map(|c| parse_chunk(c, spec, modes, fail_fast))
-                    .collect::<Vec<ChunkOut>>()
+                outs.par_iter_mut()
+                    .zip(chunks.par_iter())
+                    .for_each(|(o, c)| parse_chunk_into(o, c, spec, modes, fail_fast))
             },
             || {
                 if eof {
@@ -624,7 +660,7 @@ fn attempt(
                 }
             },
         );
-        for o in outs {
+        for o in outs.iter_mut() {
             if o.needs_interning.iter().any(|&b| b) {
                 return Ok(Attempt::Restart(o.needs_interning));
             }

@@ -408,6 +408,15 @@ mod tests {
         });
     }
 
+    /// Nine ratings of 4 users on 6 items, every user and item rated.
+    fn toy() -> RatingsView<'static> {
+        RatingsView {
+            user: &[0, 1, 1, 3, 2, 0, 2, 3, 1],
+            item: &[0, 2, 4, 4, 1, 2, 3, 0, 5],
+            rating: &[4.0, 2.5, 5.0, 1.0, 4.0, 2.5, 5.0, 3.5, 2.0],
+        }
+    }
+
     fn sse(t: &AutoRecTrainer, d: &ByItem) -> f64 {
         (0..6)
             .map(|i| {
@@ -421,14 +430,7 @@ mod tests {
     /// the gradient of the batch's summed squared error; compare with central differences.
     #[test]
     fn gradients_match_finite_differences() {
-        let user = [0u32, 1, 1, 3, 2, 0, 2, 3, 1];
-        let item = [0u32, 2, 4, 4, 1, 2, 3, 0, 5];
-        let rating = [4.0f32, 2.5, 5.0, 1.0, 4.0, 2.5, 5.0, 3.5, 2.0];
-        let d = RatingsView {
-            user: &user,
-            item: &item,
-            rating: &rating,
-        };
+        let d = toy();
         let by_item = ByItem::new(d, 6);
         for y_range in [None, Some([0.0, 5.5])] {
             let spec = spec(y_range);
@@ -439,7 +441,7 @@ mod tests {
                 .train_epoch(d, &[], 6, &sched, 0, &mut |_, _| {})
                 .unwrap();
             let total = sse(&before, &by_item);
-            assert!((mean - total / user.len() as f64).abs() < 1e-9);
+            assert!((mean - total / d.len() as f64).abs() < 1e-9);
             let mut nonzero = 0;
             for q in params(&before) {
                 let analytic = (get(&mut before.clone(), q) - get(&mut after, q)) as f64;
@@ -462,14 +464,7 @@ mod tests {
     /// The saved factorization scores exactly what the trainer predicts.
     #[test]
     fn folded_tensors_predict_like_the_trainer() {
-        let user = [0u32, 1, 1, 3, 2, 0, 2, 3, 1];
-        let item = [0u32, 2, 4, 4, 1, 2, 3, 0, 5];
-        let rating = [4.0f32, 2.5, 5.0, 1.0, 4.0, 2.5, 5.0, 3.5, 2.0];
-        let d = RatingsView {
-            user: &user,
-            item: &item,
-            rating: &rating,
-        };
+        let d = toy();
         let spec = spec(Some([0.0, 5.5]));
         let mut t = AutoRecTrainer::new(&spec, false);
         let sched = Schedule::new(&spec.cfg, 1);
