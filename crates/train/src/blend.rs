@@ -89,9 +89,24 @@ pub fn blend(
         }
         models.push(m);
     }
+    // Each member's validation predictions, computed once for the fit and the log.
+    let member_preds: Vec<Vec<f32>> = models
+        .iter()
+        .map(|m| m.predict(&valid.user, &valid.item))
+        .collect();
+    for ((a, m), p) in members.iter().zip(&models).zip(&member_preds) {
+        if !valid.is_empty() {
+            let r = rating_metrics(p, &valid.rating).rmse;
+            tracing::info!(
+                "blend member `{}` ({}): valid RMSE {r:.4}",
+                a.stage,
+                m.meta.model
+            );
+        }
+    }
     let (weights, intercept) = match fixed {
         Some(w) => (w, 0.0),
-        None => fit_weights(&models, valid)?,
+        None => fit_weights(&member_preds, valid)?,
     };
     let (n_users, n_items) = (
         models[0].meta.n_users as usize,
@@ -158,16 +173,6 @@ pub fn blend(
         .expect("a blend of validated factorizations is valid");
     let best = (!valid.is_empty())
         .then(|| rating_metrics(&model.predict(&valid.user, &valid.item), &valid.rating));
-    for (a, m) in members.iter().zip(&models) {
-        if !valid.is_empty() {
-            let r = rating_metrics(&m.predict(&valid.user, &valid.item), &valid.rating).rmse;
-            tracing::info!(
-                "blend member `{}` ({}): valid RMSE {r:.4}",
-                a.stage,
-                m.meta.model
-            );
-        }
-    }
     let fit = rating_metrics(&model.predict(&train.user, &train.item), &train.rating);
     let seconds = start.elapsed().as_secs_f64();
     let m: Metrics = best.unwrap_or_default();
@@ -195,7 +200,7 @@ pub fn blend(
 /// Least-squares weights and intercept for the members' predictions on `valid` (stacking on
 /// the held-out set early stopping already watches; test stays untouched). The normal
 /// equations are (M+1)×(M+1), solved by Gaussian elimination with partial pivoting.
-fn fit_weights(models: &[Model], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
+fn fit_weights(preds: &[Vec<f32>], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
     if valid.is_empty() {
         return Err(TrainError::config(
             "weights",
@@ -203,13 +208,9 @@ fn fit_weights(models: &[Model], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
              the weights",
         ));
     }
-    let preds: Vec<Vec<f32>> = models
-        .iter()
-        .map(|m| m.predict(&valid.user, &valid.item))
-        .collect();
-    let d = models.len() + 1;
+    let d = preds.len() + 1;
     let x = |r: usize, j: usize| {
-        if j < models.len() {
+        if j < preds.len() {
             preds[j][r] as f64
         } else {
             1.0

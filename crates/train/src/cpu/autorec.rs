@@ -279,29 +279,14 @@ impl Trainer for AutoRecTrainer {
         };
         let mut items = by_item.rated_items();
         self.rng.shuffle(&mut items);
-        let (mut sse, mut seen) = (0.0f64, 0usize);
-        let mut result = Ok(());
-        for (b, batch) in items.chunks(batch_size).enumerate() {
-            let lr = schedule.lr(step0 + b);
+        let batches: Vec<&[u32]> = items.chunks(batch_size).collect();
+        let result = super::batch_loop(batches.len(), schedule, step0, 16, report, |b, lr| {
             self.opt.begin_step(lr);
             self.opt_bias.begin_step(lr);
-            let (e, n) = self.step(&by_item, batch);
-            if !e.is_finite() {
-                result = Err(Divergence {
-                    batch: b + 1,
-                    value: e,
-                    lr,
-                });
-                break;
-            }
-            sse += e;
-            seen += n;
-            if (b + 1) % 16 == 0 {
-                report(b + 1, sse / seen.max(1) as f64);
-            }
-        }
+            self.step(&by_item, batches[b])
+        });
         self.data = Some(by_item);
-        result?;
+        let (sse, seen) = result?;
         self.users.flush(&self.opt, self.parallel);
         self.bias.flush(&self.opt_bias, self.parallel);
         self.mu.flush(&self.opt_bias, false);

@@ -255,13 +255,11 @@ impl Trainer for EmbeddingTrainer {
         let dim = self.users.dim;
         self.touched_u.reserve(batch_size, dim);
         self.touched_i.reserve(batch_size, dim);
-        let mut total = 0.0f64;
-        let mut seen = 0usize;
         let n_batches = order.len().div_ceil(batch_size);
         let batch = |b: usize| {
             &order[(b * batch_size).min(order.len())..((b + 1) * batch_size).min(order.len())]
         };
-        for b in 0..n_batches {
+        let (total, seen) = super::batch_loop(n_batches, schedule, step0, 64, report, |b, lr| {
             let idx = batch(b);
             // Random rows of big tables miss every cache level; start loading the ratings
             // two batches ahead and their rows one batch ahead.
@@ -275,22 +273,9 @@ impl Trainer for EmbeddingTrainer {
                 self.users.prefetch(data.user[r as usize] as usize);
                 self.items.prefetch(data.item[r as usize] as usize);
             }
-            let lr = schedule.lr(step0 + b);
             self.opt.begin_step(lr);
-            let sse = self.batch(data, idx);
-            if !sse.is_finite() {
-                return Err(Divergence {
-                    batch: b + 1,
-                    value: sse,
-                    lr,
-                });
-            }
-            total += sse;
-            seen += idx.len();
-            if (b + 1) % 64 == 0 {
-                report(b + 1, total / seen as f64);
-            }
-        }
+            (self.batch(data, idx), idx.len())
+        })?;
         let parallel = self.parallel;
         self.users.flush(&self.opt, parallel);
         self.items.flush(&self.opt, parallel);

@@ -11,8 +11,9 @@ pub use embedding::EmbeddingTrainer;
 pub use grid::GridTrainer;
 pub use nn::NeuralTrainer;
 
-use crate::backend::{Backend, Device, ModelSpec, Trainer};
+use crate::backend::{Backend, Device, Divergence, ModelSpec, Report, Trainer};
 use crate::error::{Result, TrainError};
+use crate::schedule::Schedule;
 
 /// Trains on the calling thread's rayon pool; `threads` is that pool's size.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,38 @@ impl Backend for CpuBackend {
             Ok(Box::new(NeuralTrainer::new(spec)))
         }
     }
+}
+
+/// The batch loop every CPU trainer shares: the scheduled learning rate of each of
+/// `n_batches` steps goes to `step(b, lr)`, which takes the step and returns its summed loss
+/// and example count; a non-finite loss stops the epoch with the batch and its rate, and the
+/// running mean is reported every `every` batches. Returns (summed loss, examples).
+pub(crate) fn batch_loop(
+    n_batches: usize,
+    schedule: &Schedule,
+    step0: usize,
+    every: usize,
+    report: Report<'_>,
+    mut step: impl FnMut(usize, f32) -> (f64, usize),
+) -> std::result::Result<(f64, usize), Divergence> {
+    let (mut total, mut seen) = (0.0f64, 0usize);
+    for b in 0..n_batches {
+        let lr = schedule.lr(step0 + b);
+        let (loss, n) = step(b, lr);
+        if !loss.is_finite() {
+            return Err(Divergence {
+                batch: b + 1,
+                value: loss,
+                lr,
+            });
+        }
+        total += loss;
+        seen += n;
+        if (b + 1) % every == 0 {
+            report(b + 1, total / seen.max(1) as f64);
+        }
+    }
+    Ok((total, seen))
 }
 
 #[inline]

@@ -717,25 +717,12 @@ impl Trainer for NeuralTrainer {
             self.touched_u.reserve(batch_size, self.net.k);
             self.touched_i.reserve(batch_size, self.net.k);
         }
-        let mut total = 0.0f64;
-        let mut seen = 0usize;
-        for (b, idx) in order.chunks(batch_size).enumerate() {
-            let lr = schedule.lr(step0 + b);
-            self.opt.begin_step(lr);
-            let loss = self.step(data, idx);
-            if !loss.is_finite() {
-                return Err(Divergence {
-                    batch: b + 1,
-                    value: loss,
-                    lr,
-                });
-            }
-            total += loss;
-            seen += idx.len();
-            if (b + 1) % 64 == 0 {
-                report(b + 1, total / seen as f64);
-            }
-        }
+        let batches: Vec<&[u32]> = order.chunks(batch_size).collect();
+        let (total, seen) =
+            super::batch_loop(batches.len(), schedule, step0, 64, report, |b, lr| {
+                self.opt.begin_step(lr);
+                (self.step(data, batches[b]), batches[b].len())
+            })?;
         self.users.flush(&self.opt, false);
         self.items.flush(&self.opt, false);
         Ok(total / seen.max(1) as f64)
