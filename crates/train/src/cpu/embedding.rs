@@ -2,9 +2,10 @@
 //! rating, predicts, and accumulates the gradient of every row the batch touches; then the
 //! optimizer steps those rows only.
 //!
-//! Threads: a batch of 64 ratings is ~20 µs of work, too little to split by rating, so the
-//! user-table and item-table updates (independent once the gradients are known) run on two
-//! threads. Gradients of a row are summed in batch order, so results are identical for any
+//! Threads: a batch of 64 ratings is ~50 µs of work, too little to split by rating; for big
+//! batches (see `PAR_STEP_MIN`) the user-table and item-table updates (independent once the
+//! gradients are known) run on two threads. Validation and the end-of-epoch catch-up use all
+//! cores. Gradients of a row are summed in batch order, so results are identical for any
 //! thread count (no Hogwild races).
 
 use super::rowopt::{RowOpt, Table, prefetch};
@@ -18,6 +19,10 @@ use recpipe_core::model::Tensor;
 use std::collections::BTreeMap;
 
 const FREE: u32 = u32::MAX;
+/// Batches smaller than this many gradient values (ratings × row width) step the two tables
+/// on one thread: handing half a step to another core cost more than it saved on the 2-core
+/// machine of BENCHMARKS.md at every batch size up to 1024 × 51 and broke even at 4096 × 51.
+const PAR_STEP_MIN: usize = 1 << 18;
 
 /// Gradient accumulators of the rows one table's side of a batch touches.
 #[derive(Debug, Clone)]
@@ -59,6 +64,7 @@ impl Touched {
 
     /// Hands every touched row and its gradient to `step`, then clears the batch's
     /// bookkeeping.
+    #[inline(always)]
     pub(crate) fn drain(&mut self, dim: usize, mut step: impl FnMut(usize, &mut [f32])) {
         for (s, &r) in self.rows.iter().enumerate() {
             step(r as usize, &mut self.grad[s * dim..(s + 1) * dim]);
@@ -67,19 +73,35 @@ impl Touched {
         self.rows.clear();
     }
 
-    /// Steps every touched row and clears the batch's bookkeeping.
+    /// Steps every touched row and clears the batch's bookkeeping. (A plain loop rather
+    /// than `drain` with a closure, so the whole row update inlines into the AVX2 build.)
+    #[inline(always)]
     pub(crate) fn apply(&mut self, table: &mut Table, opt: &RowOpt, l2: f32) {
         let dim = table.dim;
-        self.drain(dim, |r, g| {
-            let (row, last) = table.row_mut(r);
+        for (s, &r) in self.rows.iter().enumerate() {
+            let g = &mut self.grad[s * dim..(s + 1) * dim];
+            let (row, last) = table.row_mut(r as usize);
             if l2 > 0.0 {
                 for (g, w) in g.iter_mut().zip(&row[..dim]) {
                     *g += 2.0 * l2 * w;
                 }
             }
             opt.update(row, last, g);
-        });
+            self.slot[r as usize] = FREE;
+        }
+        self.rows.clear();
     }
+}
+
+/// Whether this CPU runs the AVX2 builds of the hot loops; `RECPIPE_NO_AVX2=1` turns them
+/// off (the test that checks both builds agree uses it).
+pub(crate) fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::env::var_os("RECPIPE_NO_AVX2").is_none() && is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 #[inline]
@@ -117,6 +139,8 @@ pub struct EmbeddingTrainer {
     global: Option<Table>,
     opt: RowOpt,
     parallel: bool,
+    /// Step with the AVX2 build of the batch code (runtime detection).
+    avx2: bool,
     touched_u: Touched,
     touched_i: Touched,
 }
@@ -172,6 +196,7 @@ impl EmbeddingTrainer {
             global,
             opt,
             parallel,
+            avx2: avx2_available(),
         }
     }
 
@@ -192,6 +217,25 @@ impl EmbeddingTrainer {
 
     /// One optimizer step on the ratings at `idx`; returns their summed squared error.
     fn batch(&mut self, data: RatingsView<'_>, idx: &[u32]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the running CPU reports AVX2.
+            return unsafe { self.batch_avx2(data, idx) };
+        }
+        self.batch_body(data, idx)
+    }
+
+    /// The same step compiled for AVX2: the row updates are elementwise over `k`, so twice
+    /// the vector width is up to twice the speed. Rust never fuses or reorders float
+    /// operations on its own, so both builds compute bit-identical results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn batch_avx2(&mut self, data: RatingsView<'_>, idx: &[u32]) -> f64 {
+        self.batch_body(data, idx)
+    }
+
+    #[inline(always)]
+    fn batch_body(&mut self, data: RatingsView<'_>, idx: &[u32]) -> f64 {
         let (k, dim) = (self.k, self.users.dim);
         // PyTorch's MSELoss averages over the batch, so each rating's gradient carries 2/B.
         let scale = 2.0 / idx.len() as f32;
@@ -228,7 +272,7 @@ impl EmbeddingTrainer {
         let (opt, l2) = (&self.opt, self.l2);
         let (users, items) = (&mut self.users, &mut self.items);
         let (tu, ti) = (&mut self.touched_u, &mut self.touched_i);
-        if self.parallel {
+        if self.parallel && idx.len() * dim >= PAR_STEP_MIN {
             rayon::join(|| tu.apply(users, opt, l2), || ti.apply(items, opt, l2));
         } else {
             tu.apply(users, opt, l2);
@@ -425,6 +469,55 @@ mod tests {
                 }
             }
             assert!(checked > 20, "{kind:?}: only {checked} nonzero gradients");
+        }
+    }
+
+    /// The AVX2 build of the batch step must give bit-identical weights to the baseline
+    /// build (runtime dispatch must never change results), here over three epochs of the
+    /// notebooks' Adam with coupled weight decay and a sigmoid on random data.
+    #[test]
+    fn avx2_build_matches_the_baseline_bit_for_bit() {
+        if !avx2_available() {
+            eprintln!("this CPU has no AVX2: only the baseline build exists here");
+            return;
+        }
+        let mut rng = Rng::stream(7, 0);
+        let n: usize = 3000;
+        let user: Vec<u32> = (0..n).map(|_| rng.below(60) as u32).collect();
+        let item: Vec<u32> = (0..n).map(|_| rng.below(90) as u32).collect();
+        let rating: Vec<f32> = (0..n).map(|_| 0.5 + 0.5 * rng.below(10) as f32).collect();
+        let d = RatingsView {
+            user: &user,
+            item: &item,
+            rating: &rating,
+        };
+        let mut spec = spec(ModelKind::DotBias, Some([0.0, 5.5]));
+        spec.cfg.optimizer = OptimizerKind::Adam;
+        spec.cfg.lr = 1e-2;
+        spec.cfg.weight_decay = 1e-3;
+        spec.cfg.init_scale = Some(0.01);
+        (spec.n_users, spec.n_items, spec.k) = (60, 90, 13);
+        let run = |avx2: bool| {
+            let mut tr = EmbeddingTrainer::new(&spec, false);
+            tr.avx2 = avx2;
+            let order: Vec<u32> = (0..n as u32).collect();
+            let sched = Schedule::new(&spec.cfg, n.div_ceil(64));
+            for e in 0..3 {
+                tr.train_epoch(d, &order, 64, &sched, e * n.div_ceil(64), &mut |_, _| {})
+                    .unwrap();
+            }
+            tr.tensors()
+        };
+        let (fast, base) = (run(true), run(false));
+        assert_eq!(
+            fast.keys().collect::<Vec<_>>(),
+            base.keys().collect::<Vec<_>>()
+        );
+        for (name, t) in &fast {
+            let (a, b) = (&t.data, &base[name].data);
+            assert!(a.iter().any(|&x| x != 0.0), "{name} never trained");
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{name}: the AVX2 and baseline builds differ");
         }
     }
 }

@@ -35,14 +35,14 @@ pub(crate) fn prefetch<T>(p: *const T) {
 
 /// Flushes values that long decays push towards the subnormal range to zero: arithmetic on
 /// subnormal floats is ~100x slower on x86, and a table of rarely seen rows fills with them.
-#[inline]
+#[inline(always)]
 fn ftz(x: f32) -> f32 {
     if x.abs() < 1e-30 { 0.0 } else { x }
 }
 
 /// e^(-x) for x >= 0 without a libm call, so the decay loop vectorises: 2^i by exponent
 /// bits times a degree-6 polynomial for the fraction (relative error < 5e-5).
-#[inline]
+#[inline(always)]
 fn exp_neg(x: f32) -> f32 {
     let t = -(x.min(87.0)) * std::f32::consts::LOG2_E;
     let i = t as i32; // truncates towards zero: i in [-125, 0], f in (-1, 0]
@@ -55,7 +55,7 @@ fn exp_neg(x: f32) -> f32 {
 }
 
 /// β^n, flushed to zero before it turns subnormal.
-#[inline]
+#[inline(always)]
 fn decay_pow(beta: f32, n: usize) -> f32 {
     ftz(beta.powi(n.min(i32::MAX as usize) as i32))
 }
@@ -265,7 +265,7 @@ impl RowOpt {
     }
 
     /// Applies the steps `last+1 ..= upto` that had no gradient for this row.
-    #[inline]
+    #[inline(always)]
     fn catch_up(&self, row: &mut [f32], dim: usize, last: &mut u32, upto: u32) {
         let s = *last;
         if s >= upto || self.kind == OptimizerKind::SparseAdam {
@@ -342,7 +342,7 @@ impl RowOpt {
     }
 
     /// One optimizer step on a row with gradient `g` (length dim).
-    #[inline]
+    #[inline(always)]
     pub fn update(&self, row: &mut [f32], last: &mut u32, g: &[f32]) {
         let dim = g.len();
         self.catch_up(row, dim, last, self.t - 1);
