@@ -41,6 +41,12 @@ struct Cache {
     z: Array2<f32>,
     xhat: Array2<f32>,
     inv_std: Vec<f32>,
+    /// Batch-norm scratch: the batch mean per column, its f64 sums, and the four per-column
+    /// sums of the backward pass.
+    bn_mean: Vec<f32>,
+    bn_sum: Vec<f64>,
+    bn_sq: Vec<f64>,
+    bn_acc: Vec<f32>,
     /// Output after activation and dropout: the next layer's input.
     out: Array2<f32>,
     mask: Array2<f32>,
@@ -54,6 +60,10 @@ impl Cache {
             z: Array2::zeros((b, l.dout)),
             xhat: Array2::zeros((if l.bn.is_some() { b } else { 0 }, l.dout)),
             inv_std: vec![0.0; l.dout],
+            bn_mean: vec![0.0; l.dout],
+            bn_sum: vec![0.0; l.dout],
+            bn_sq: vec![0.0; l.dout],
+            bn_acc: vec![0.0; 4 * l.dout],
             out: Array2::zeros((b, l.dout)),
             mask: Array2::zeros((if l.dropout > 0.0 { b } else { 0 }, l.dout)),
             dx: Array2::zeros((b, l.din)),
@@ -81,7 +91,11 @@ fn forward(
     let bias = &p[l.b..l.b + l.dout];
     let mut z = c.z.slice_mut(s![..b, ..]);
     general_mat_mul(1.0, &x, &w.t(), 0.0, &mut z);
-    for mut row in z.rows_mut() {
+    for row in z
+        .as_slice_mut()
+        .expect("the top rows of a buffer are contiguous")
+        .chunks_exact_mut(l.dout)
+    {
         row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
     }
     let mut out = c.out.slice_mut(s![..b, ..]);
@@ -89,30 +103,73 @@ fn forward(
     if let Some((g, be, st)) = l.bn {
         let (gamma, beta) = (&p[g..g + l.dout], &p[be..be + l.dout]);
         let (rmean, rvar) = stats[st..st + 2 * l.dout].split_at_mut(l.dout);
-        for j in 0..l.dout {
-            let col = z.column(j);
-            let (mean, var) = if train {
-                let mean = col.iter().map(|&v| v as f64).sum::<f64>() / b as f64;
-                let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / b as f64;
+        // Row-major passes with one accumulator per column (rows added in order, as a
+        // column-by-column loop would) so the loops run over contiguous memory.
+        let (mean, inv) = (&mut c.bn_mean, &mut c.inv_std);
+        if train {
+            let (sum, sq) = (&mut c.bn_sum, &mut c.bn_sq);
+            sum.fill(0.0);
+            sq.fill(0.0);
+            let zf = z
+                .as_slice()
+                .expect("the top rows of a buffer are contiguous");
+            for row in zf.chunks_exact(l.dout) {
+                sum.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64);
+            }
+            sum.iter_mut().for_each(|s| *s /= b as f64);
+            for row in zf.chunks_exact(l.dout) {
+                sq.iter_mut()
+                    .zip(row)
+                    .zip(sum.iter())
+                    .for_each(|((q, &v), &m)| {
+                        let d = v as f64 - m;
+                        *q += d * d;
+                    });
+            }
+            for j in 0..l.dout {
+                let (m, var) = (sum[j], sq[j] / b as f64);
                 let unbiased = if b > 1 {
                     var * b as f64 / (b - 1) as f64
                 } else {
                     var
                 };
-                rmean[j] = (1.0 - BN_MOMENTUM) * rmean[j] + BN_MOMENTUM * mean as f32;
+                rmean[j] = (1.0 - BN_MOMENTUM) * rmean[j] + BN_MOMENTUM * m as f32;
                 rvar[j] = (1.0 - BN_MOMENTUM) * rvar[j] + BN_MOMENTUM * unbiased as f32;
-                (mean as f32, var as f32)
-            } else {
-                (rmean[j], rvar[j])
-            };
-            let inv = 1.0 / (var + BN_EPS).sqrt();
-            c.inv_std[j] = inv;
-            for r in 0..b {
-                let xh = (z[[r, j]] - mean) * inv;
-                if train {
-                    c.xhat[[r, j]] = xh;
+                mean[j] = m as f32;
+                inv[j] = 1.0 / (var as f32 + BN_EPS).sqrt();
+            }
+        } else {
+            for j in 0..l.dout {
+                mean[j] = rmean[j];
+                inv[j] = 1.0 / (rvar[j] + BN_EPS).sqrt();
+            }
+        }
+        for r in 0..b {
+            let (zr, mut or) = (z.row(r), out.row_mut(r));
+            let zr = zr
+                .as_slice()
+                .expect("rows of a batch buffer are contiguous");
+            let or = or
+                .as_slice_mut()
+                .expect("rows of a batch buffer are contiguous");
+            let cols = zr
+                .iter()
+                .zip(or.iter_mut())
+                .zip(mean.iter().zip(inv.iter()));
+            if train {
+                let mut xr = c.xhat.row_mut(r);
+                let xr = xr
+                    .as_slice_mut()
+                    .expect("rows of a batch buffer are contiguous");
+                for (j, (((&zv, o), (&m, &iv)), xh_out)) in cols.zip(xr).enumerate() {
+                    let xh = (zv - m) * iv;
+                    *xh_out = xh;
+                    *o = gamma[j] * xh + beta[j];
                 }
-                out[[r, j]] = gamma[j] * xh + beta[j];
+            } else {
+                for (j, ((&zv, o), (&m, &iv))) in cols.enumerate() {
+                    *o = gamma[j] * ((zv - m) * iv) + beta[j];
+                }
             }
         }
     }
@@ -121,7 +178,11 @@ fn forward(
     }
     if train && l.dropout > 0.0 {
         let keep = 1.0 / (1.0 - l.dropout);
-        let mut mask = c.mask.slice_mut(s![..b, ..]);
+        let n = b * l.dout;
+        let mask = &mut c.mask.as_slice_mut().expect("batch buffers are contiguous")[..n];
+        let out = &mut out
+            .as_slice_mut()
+            .expect("the top rows of a buffer are contiguous")[..n];
         for (m, o) in mask.iter_mut().zip(out.iter_mut()) {
             *m = if rng.f32() < l.dropout { 0.0 } else { keep };
             *o *= *m;
@@ -140,38 +201,54 @@ fn backward(
     c: &mut Cache,
 ) {
     let b = x.nrows();
-    if l.dropout > 0.0 {
-        d *= &c.mask.slice(s![..b, ..]);
-    }
-    if l.relu {
-        // out > 0 exactly where the ReLU passed; where dropout zeroed it, d is already 0.
-        let out = c.out.slice(s![..b, ..]);
-        d.zip_mut_with(&out, |d, &o| {
-            if o <= 0.0 {
-                *d = 0.0;
+    let n = l.dout;
+    {
+        // Elementwise work on the flat buffers: the top `b` rows of each are contiguous.
+        let df = d
+            .as_slice_mut()
+            .expect("the top rows of a buffer are contiguous");
+        if l.dropout > 0.0 {
+            let mask = &c.mask.as_slice().expect("batch buffers are contiguous")[..b * n];
+            df.iter_mut().zip(mask).for_each(|(d, m)| *d *= m);
+        }
+        if l.relu {
+            // out > 0 exactly where the ReLU passed; where dropout zeroed it, d is already 0.
+            let out = &c.out.as_slice().expect("batch buffers are contiguous")[..b * n];
+            df.iter_mut()
+                .zip(out)
+                .for_each(|(d, &o)| *d = if o <= 0.0 { 0.0 } else { *d });
+        }
+        if let Some((g, be, _)) = l.bn {
+            let gamma = &p[g..g + n];
+            let xhat = &c.xhat.as_slice().expect("batch buffers are contiguous")[..b * n];
+            // Per-column sums accumulated row by row (same order as a column loop).
+            let acc = &mut c.bn_acc;
+            acc.fill(0.0);
+            let (dgamma, rest) = acc.split_at_mut(n);
+            let (dbeta, rest) = rest.split_at_mut(n);
+            let (sd, sdx) = rest.split_at_mut(n);
+            for (dr, xr) in df.chunks_exact(n).zip(xhat.chunks_exact(n)) {
+                for j in 0..n {
+                    let (dy, xh) = (dr[j], xr[j]);
+                    dgamma[j] += dy * xh;
+                    dbeta[j] += dy;
+                    let dxh = dy * gamma[j];
+                    sd[j] += dxh;
+                    sdx[j] += dxh * xh;
+                }
             }
-        });
-    }
-    if let Some((g, be, _)) = l.bn {
-        let gamma = &p[g..g + l.dout];
-        let xhat = c.xhat.slice(s![..b, ..]);
-        for j in 0..l.dout {
-            let (mut sd, mut sdx) = (0.0f32, 0.0f32);
-            let (mut dgamma, mut dbeta) = (0.0f32, 0.0f32);
-            for r in 0..b {
-                let dy = d[[r, j]];
-                dgamma += dy * xhat[[r, j]];
-                dbeta += dy;
-                let dxh = dy * gamma[j];
-                sd += dxh;
-                sdx += dxh * xhat[[r, j]];
+            for j in 0..n {
+                grad[g + j] += dgamma[j];
+                grad[be + j] += dbeta[j];
             }
-            grad[g + j] += dgamma;
-            grad[be + j] += dbeta;
-            let k = c.inv_std[j] / b as f32;
-            for r in 0..b {
-                let dxh = d[[r, j]] * gamma[j];
-                d[[r, j]] = k * (b as f32 * dxh - sd - xhat[[r, j]] * sdx);
+            let bf = b as f32;
+            let inv = &c.inv_std;
+            for (dr, xr) in df.chunks_exact_mut(n).zip(xhat.chunks_exact(n)) {
+                for j in 0..n {
+                    let k = inv[j] / bf;
+                    let dxh = dr[j] * gamma[j];
+                    dr[j] = k * (bf * dxh - sd[j] - xr[j] * sdx[j]);
+                }
             }
         }
     }
