@@ -1,5 +1,7 @@
 //! The quick-start pipeline end to end on the bundled data: what `just pipeline` runs.
 
+use recpipe_core::Ratings;
+use recpipe_core::ratings::{Catalog, Ids};
 use recpipe_tests::Test;
 
 const QS: &str = "pipelines/quickstart.toml";
@@ -113,12 +115,27 @@ fn best_pipeline_blends_two_models_and_compares_them() {
         ("blend", 32 + 32)
     );
     let split = json(&t, &format!("{run}/split/manifest.json"));
-    // sklearn's train_test_split(test_size=0.1) of the 100,837 rows holds out ceil(10,083.7).
+    // sklearn's train_test_split(test_size=0.1) of the published 100,836 rows (the pipeline
+    // rejects the appended row) holds out ceil(10,083.6).
     assert_eq!(
         metric(&split["summary"], &["valid", "rows"]),
         10_084.0,
         "{split:#}"
     );
+    // ... and they are NumPy's rows: Σ userId·1,000,003 + movieId over the held-out ratings,
+    // computed with NumPy 2.4 (RandomState(42).permutation(100836)[:10084]).
+    let cat = Catalog::read(t.path(&format!("{run}/ingest"))).unwrap();
+    let valid = Ratings::read(t.path(&format!("{run}/split/valid.parquet"))).unwrap();
+    let (Ids::Int(users), Ids::Int(items)) = (&cat.user_ids, &cat.item_ids) else {
+        panic!("MovieLens ids are integers");
+    };
+    let fingerprint: i64 = valid
+        .user
+        .iter()
+        .zip(&valid.item)
+        .map(|(&u, &i)| users[u as usize] * 1_000_003 + items[i as usize])
+        .sum();
+    assert_eq!(fingerprint, 3_255_167_524_479);
     let rmse = |stage: &str| {
         let m = json(&t, &format!("{run}/{stage}/manifest.json"));
         metric(&m["summary"], &["valid_rmse"])

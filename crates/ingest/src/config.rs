@@ -33,6 +33,22 @@ pub enum OnError {
     Skip,
 }
 
+/// What to do with a rating whose item the items file (movies.csv, movies.dat, u.item) does
+/// not list. In a MovieLens release every rated item is listed, so such a row is a sign of an
+/// edited or appended file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownItems {
+    /// Keep it (no title, no genres), count it in the summary and warn with its line.
+    #[default]
+    Keep,
+    /// Leave it out and list it in rejects.csv with its line and column; ids are assigned
+    /// without it (a user or item seen only there does not get one).
+    Reject,
+    /// Stop with the file, line and column of the first one.
+    Error,
+}
+
 /// What to do when a (user, item) pair occurs more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +99,8 @@ pub struct Config {
     pub path: PathBuf,
     pub format: Format,
     pub on_error: OnError,
+    /// Ratings of items missing from the items file: keep, reject or error.
+    pub unknown_items: UnknownItems,
     pub duplicates: Duplicates,
     pub id_order: IdOrder,
     /// Inclusive bounds a rating must lie in.
@@ -115,6 +133,7 @@ impl Default for Config {
             path: PathBuf::from("data/ml-latest-small"),
             format: Format::Auto,
             on_error: OnError::Fail,
+            unknown_items: UnknownItems::Keep,
             duplicates: Duplicates::KeepLast,
             id_order: IdOrder::Sorted,
             rating_range: [0.5, 5.0],

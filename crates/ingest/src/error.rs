@@ -49,6 +49,17 @@ pub enum IngestError {
     },
 
     #[error(
+        "{path}:{line}:{column}: item {item} is not in {items}\n  set unknown_items = \"keep\" to keep such ratings (no title or genres) or \"reject\" to list them in rejects.csv"
+    )]
+    UnknownItem {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        item: String,
+        items: PathBuf,
+    },
+
+    #[error(
         "{path}: no ratings left to write ({rejected} rows rejected); check the format and the rating_range"
     )]
     Empty { path: PathBuf, rejected: u64 },

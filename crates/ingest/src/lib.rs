@@ -1,6 +1,7 @@
 //! recpipe ingest stage: MovieLens layouts (ml-latest CSV, ml-1m/ml-10m `.dat`, ml-100k) and
 //! generic delimited files → `ratings.parquet`, `users.parquet`, `items.parquet` with dense
-//! ids, plus `summary.json` and, with `on_error = "skip"`, `rejects.csv`.
+//! ids, plus `summary.json` and, with `on_error = "skip"` or `unknown_items = "reject"`,
+//! `rejects.csv`.
 //!
 //! The dense item id space holds only items that have at least one rating, so every
 //! `item_idx` can be trained on; items listed in the metadata without ratings are counted in
@@ -18,8 +19,9 @@ mod spec;
 pub mod synth;
 mod tables;
 mod text;
+mod unknown;
 
-pub use config::{Column, Config, Duplicates, Encoding, Format, IdOrder, OnError};
+pub use config::{Column, Config, Duplicates, Encoding, Format, IdOrder, OnError, UnknownItems};
 pub use detect::{Layout, resolve};
 pub use error::IngestError;
 pub use parse::Reject;
@@ -61,6 +63,10 @@ pub struct Summary {
     pub items_unrated: u64,
     /// Rated items absent from the metadata file (title null, genres empty).
     pub items_without_metadata: u64,
+    /// Ratings of items the items file does not list: kept (`unknown_items = "keep"`, their
+    /// items counted in `items_without_metadata`) or rejected (`"reject"`, in `rejected`).
+    #[serde(default)]
+    pub unknown_item_ratings: u64,
     /// Rated users absent from the users file, when there is one.
     pub users_without_metadata: u64,
     pub has_timestamps: bool,
@@ -102,8 +108,14 @@ impl Summary {
                 self.items_unrated, self.items_without_metadata
             ));
         }
+        if self.unknown_item_ratings > 0 {
+            l.push(format!(
+                "  ratings of items missing from the items file: {} (see unknown_items)",
+                self.unknown_item_ratings
+            ));
+        }
         if self.rejected > 0 {
-            l.push(format!("  bad rows are listed in {REJECTS_FILE}"));
+            l.push(format!("  rejected rows are listed in {REJECTS_FILE}"));
         }
         if let Some(w) = self.published.as_ref().and_then(|p| p.warning()) {
             l.push(format!("  warning: {w}"));
@@ -246,13 +258,50 @@ fn ingest_files(
         layout.ratings.display()
     );
 
-    let user_ids = match cols.user_keys.take() {
+    let mut user_ids = match cols.user_keys.take() {
         Some(keys) => ids::densify_keys(&mut cols.user, keys, cfg.id_order, cfg.encoding),
         None => ids::densify_raw(&mut cols.user, cfg.id_order),
     };
-    let item_ids = match cols.item_keys.take() {
+    let mut item_ids = match cols.item_keys.take() {
         Some(keys) => ids::densify_keys(&mut cols.item, keys, cfg.id_order, cfg.encoding),
         None => ids::densify_raw(&mut cols.item, cfg.id_order),
+    };
+    let mut meta_rejects = Vec::new();
+    let items_meta = match &layout.items {
+        Some(p) => catalog::read_items(
+            layout.format,
+            p,
+            layout.genres.as_deref(),
+            cfg.encoding,
+            cfg.on_error,
+            &mut meta_rejects,
+        )?,
+        None => Default::default(),
+    };
+    let unknown_item_ratings = match &layout.items {
+        Some(items) => unknown::apply(
+            cfg.unknown_items,
+            &unknown::Source {
+                ratings: &layout.ratings,
+                items,
+                item_column: spec.item as u64 + 1,
+            },
+            &mut cols,
+            &mut user_ids,
+            &mut item_ids,
+            |id| items_meta.contains_key(id),
+        )?,
+        None if cfg.unknown_items != UnknownItems::Keep => {
+            return Err(IngestError::Config {
+                key: "unknown_items",
+                message: format!(
+                    "{} has no items file (movies.csv, movies.dat or u.item) to check item ids \
+                     against; remove unknown_items",
+                    layout.ratings.display()
+                ),
+            });
+        }
+        None => 0,
     };
     let rows_before = cols.user.len();
     if rows_before == 0 {
@@ -288,18 +337,6 @@ fn ingest_files(
         }
     };
 
-    let mut meta_rejects = Vec::new();
-    let items_meta = match &layout.items {
-        Some(p) => catalog::read_items(
-            layout.format,
-            p,
-            layout.genres.as_deref(),
-            cfg.encoding,
-            cfg.on_error,
-            &mut meta_rejects,
-        )?,
-        None => Default::default(),
-    };
     let users_meta = match &layout.users {
         Some(p) => Some(catalog::read_users(
             layout.format,
@@ -362,7 +399,7 @@ fn ingest_files(
                     &items_meta,
                 )?;
                 let rejects_path = out_dir.join(REJECTS_FILE);
-                if cfg.on_error == OnError::Skip {
+                if cfg.on_error == OnError::Skip || cfg.unknown_items == UnknownItems::Reject {
                     tables::write_rejects(&rejects_path, &rejects)?;
                 } else {
                     // A one-off run into a reused folder must not leave an earlier run's list.
@@ -390,6 +427,7 @@ fn ingest_files(
                 0
             },
             users_without_metadata: users_missing,
+            unknown_item_ratings,
             has_timestamps: ratings.timestamp.is_some(),
             mean_rating: sum / rows_kept as f64,
             rating_histogram: histogram,

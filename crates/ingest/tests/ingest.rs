@@ -6,7 +6,7 @@ use recpipe_core::ratings::{Catalog, Ids};
 use recpipe_core::{Progress, Ratings, Stage};
 use recpipe_ingest::{
     Column, Config, Duplicates, Format, IdOrder, IngestError, IngestStage, OnError, Summary,
-    SynthConfig, ingest,
+    SynthConfig, UnknownItems, ingest,
 };
 use std::path::{Path, PathBuf};
 
@@ -73,8 +73,9 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
     assert_eq!(s.format, "ml-latest");
     // The bundled ratings.csv is GroupLens's 100,836 ratings (610 users, 9,724 rated movies)
     // plus one appended row, `999,999999,5.0,1493846415`, without a final newline: a user and
-    // a movie that exist nowhere else. Ingest keeps it (it is a well-formed row) and reports
-    // the movie as rated without metadata.
+    // a movie that exist nowhere else. By default ingest keeps it (it is a well-formed row)
+    // and reports the movie as rated without metadata; `unknown_items = "reject"` (the
+    // shipped pipelines) leaves it out, see the next test.
     assert_eq!((s.rows_read, s.rows_kept), (100_837, 100_837));
     assert_eq!((s.users, s.items), (611, 9_725));
     assert_eq!(s.items_unrated, 9_742 - 9_724);
@@ -83,6 +84,7 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
         (0, 0, 1)
     );
     assert_eq!(s.rating_histogram.values().sum::<u64>(), 100_837);
+    assert_eq!(s.unknown_item_ratings, 1);
     // The bundled copy carries one rating more than the published release, and says so.
     let published = s
         .published
@@ -562,4 +564,105 @@ fn synthetic_stage_is_learnable_and_movielens_shaped() {
 fn ingest_error_is_send_and_sync() {
     fn check<T: Send + Sync + std::error::Error + 'static>() {}
     check::<IngestError>();
+}
+
+#[test]
+fn ratings_of_unlisted_movies_are_rejected_with_their_line_or_stop_the_run() {
+    // reject: the published release, and the appended row in rejects.csv with its place.
+    let cfg = Config {
+        unknown_items: UnknownItems::Reject,
+        ..Config::for_path(bundled())
+    };
+    let (dir, s) = run(&cfg);
+    assert_eq!(
+        (s.rows_read, s.rows_kept, s.rejected),
+        (100_837, 100_836, 1)
+    );
+    assert_eq!(
+        (s.users, s.items, s.items_without_metadata),
+        (610, 9_724, 0)
+    );
+    assert_eq!(s.unknown_item_ratings, 1);
+    assert!(s.published.as_ref().unwrap().matches, "{:?}", s.published);
+    let rejects = std::fs::read_to_string(dir.path().join("rejects.csv")).unwrap();
+    let rows: Vec<&str> = rejects.lines().collect();
+    assert_eq!(rows.len(), 2, "{rejects}");
+    assert!(
+        rows[1]
+            .ends_with(",100838,2,item 999999 is not in movies.csv,\"999,999999,5.0,1493846415\""),
+        "{rejects}"
+    );
+    let r = Ratings::read(dir.path().join("ratings.parquet")).unwrap();
+    assert_eq!((r.n_users, r.n_items, r.len()), (610, 9_724, 100_836));
+    let cat = Catalog::read(dir.path()).unwrap();
+    let (Ids::Int(users), Ids::Int(items)) = (&cat.user_ids, &cat.item_ids) else {
+        panic!("MovieLens ids are integers");
+    };
+    assert_eq!((users[0], users[609]), (1, 610));
+    assert!(!items.contains(&999_999) && items.windows(2).all(|w| w[0] < w[1]));
+    assert!(cat.titles.iter().all(Option::is_some));
+
+    // error: the file, line and column of the row, and nothing written.
+    let cfg = Config {
+        unknown_items: UnknownItems::Error,
+        ..Config::for_path(bundled())
+    };
+    let (dir, e) = run_err(&cfg);
+    assert!(
+        e.contains("ratings.csv:100838:2: item 999999 is not in"),
+        "{e}"
+    );
+    assert!(e.contains("unknown_items"), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn rejected_unlisted_movies_keep_later_line_numbers_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ml-latest-small");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("ratings.csv"),
+        "userId,movieId,rating,timestamp\n1,10,4.0,1\n\n2,99,3.0,2\n1,20,5.0,3\n1,10,2.0,4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("movies.csv"),
+        "movieId,title,genres\n10,A (1990),Drama\n20,B (1991),Comedy\n",
+    )
+    .unwrap();
+    let cfg = Config {
+        unknown_items: UnknownItems::Reject,
+        duplicates: Duplicates::Error,
+        ..Config::for_path(&data)
+    };
+    // Line 4 (after a blank line) is rejected; the repeat on line 6 is still named right.
+    let (_, e) = run_err(&cfg);
+    assert!(
+        e.contains("ratings.csv:6: user 1 rated item 10 again (first at line 2)"),
+        "{e}"
+    );
+    let cfg = Config {
+        duplicates: Duplicates::KeepLast,
+        ..cfg
+    };
+    let (out, s) = run(&cfg);
+    assert_eq!((s.rows_kept, s.rejected, s.users, s.items), (2, 1, 1, 2));
+    let rejects = std::fs::read_to_string(out.path().join("rejects.csv")).unwrap();
+    assert!(
+        rejects.contains(",4,2,item 99 is not in movies.csv,\"2,99,3.0,2\""),
+        "{rejects}"
+    );
+    // Without an items file there is nothing to check against: a config error.
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, "1,10,4.0\n").unwrap();
+    let cfg = Config {
+        unknown_items: UnknownItems::Reject,
+        ..Config::for_path(&plain)
+    };
+    let (_, e) = run_err(&cfg);
+    assert!(
+        e.contains("unknown_items") && e.contains("no items file"),
+        "{e}"
+    );
 }
