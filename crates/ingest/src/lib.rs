@@ -243,6 +243,16 @@ fn ingest_files(
     started: Instant,
 ) -> Result<Summary, IngestError> {
     let layout = resolve(cfg)?;
+    if layout.items.is_none() && cfg.unknown_items != UnknownItems::Keep {
+        return Err(IngestError::Config {
+            key: "unknown_items",
+            message: format!(
+                "{} has no items file (movies.csv, movies.dat or u.item) to check item ids \
+                 against; remove unknown_items",
+                layout.ratings.display()
+            ),
+        });
+    }
     let spec = spec::build(&layout, cfg)?;
     let file_len = std::fs::metadata(&layout.ratings)
         .map(|m| m.len())
@@ -291,16 +301,6 @@ fn ingest_files(
             &mut item_ids,
             |id| items_meta.contains_key(id),
         )?,
-        None if cfg.unknown_items != UnknownItems::Keep => {
-            return Err(IngestError::Config {
-                key: "unknown_items",
-                message: format!(
-                    "{} has no items file (movies.csv, movies.dat or u.item) to check item ids \
-                     against; remove unknown_items",
-                    layout.ratings.display()
-                ),
-            });
-        }
         None => 0,
     };
     let rows_before = cols.user.len();
