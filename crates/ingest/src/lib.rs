@@ -364,9 +364,6 @@ fn ingest_files(
         .map(|r| (layout.ratings.clone(), r))
         .chain(meta_rejects.iter().map(|(p, r)| (p.clone(), r)))
         .collect();
-    let items_rated_with_meta = (0..item_ids.len())
-        .filter(|&i| items_meta.contains_key(&item_ids.display(i)))
-        .count() as u64;
 
     let write_started = Instant::now();
     let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
@@ -420,7 +417,12 @@ fn ingest_files(
             duplicates,
             users: user_ids.len() as u64,
             items: item_ids.len() as u64,
-            items_unrated: items_meta.len() as u64 - items_rated_with_meta,
+            // Every rated item is either listed (and so not unrated) or missing.
+            items_unrated: if layout.items.is_some() {
+                items_meta.len() as u64 - (item_ids.len() as u64 - items_missing)
+            } else {
+                0
+            },
             items_without_metadata: if layout.items.is_some() {
                 items_missing
             } else {

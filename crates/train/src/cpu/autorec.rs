@@ -212,22 +212,14 @@ impl AutoRecTrainer {
     /// One Adam step on a batch of items; returns the summed squared error and its count.
     fn step(&mut self, data: &ByItem, items: &[u32]) -> (f64, usize) {
         let k = self.k;
+        let pass = |&i: &u32| {
+            let (u, r) = data.item(i as usize);
+            self.pass(u, r)
+        };
         let passes: Vec<ItemPass> = if self.parallel {
-            items
-                .par_iter()
-                .map(|&i| {
-                    let (u, r) = data.item(i as usize);
-                    self.pass(u, r)
-                })
-                .collect()
+            items.par_iter().map(pass).collect()
         } else {
-            items
-                .iter()
-                .map(|&i| {
-                    let (u, r) = data.item(i as usize);
-                    self.pass(u, r)
-                })
-                .collect()
+            items.iter().map(pass).collect()
         };
         let stride = 2 * k + 1;
         let mut g_mu = vec![0.0f32; k];

@@ -93,12 +93,11 @@ impl Touched {
     }
 }
 
-/// Whether this CPU runs the AVX2 builds of the hot loops; `RECPIPE_NO_AVX2=1` turns them
-/// off (the test that checks both builds agree uses it).
+/// Whether this CPU runs the AVX2 builds of the hot loops.
 pub(crate) fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::env::var_os("RECPIPE_NO_AVX2").is_none() && is_x86_feature_detected!("avx2")
+        is_x86_feature_detected!("avx2")
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
