@@ -106,9 +106,9 @@ def main():
             "### Quality on the notebooks' split (ml-latest-small, 90/10, seed 42, sklearn rows)",
             "",
             "`pipelines/ml-latest-small-best.toml`, tuned with `recpipe sweep` on the validation "
-            "set of the earlier split that still held the bundled file's appended row (100,837 "
-            "rows), not re-tuned for the published 100,836; early stopping watches the "
-            "validation set too.",
+            "set of the earlier split of a bundled copy that carried one row GroupLens's file "
+            "does not (100,837 rows; the copy is now the published file, 100,836), not re-tuned "
+            "since; early stopping watches the validation set too.",
             "",
             "| model | valid RMSE | train time |",
             "|---|---|---|",

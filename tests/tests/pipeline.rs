@@ -115,8 +115,8 @@ fn best_pipeline_blends_two_models_and_compares_them() {
         ("blend", 32 + 32)
     );
     let split = json(&t, &format!("{run}/split/manifest.json"));
-    // sklearn's train_test_split(test_size=0.1) of the published 100,836 rows (the pipeline
-    // rejects the appended row) holds out ceil(10,083.6).
+    // sklearn's train_test_split(test_size=0.1) of the published 100,836 rows holds out
+    // ceil(10,083.6).
     assert_eq!(
         metric(&split["summary"], &["valid", "rows"]),
         10_084.0,

@@ -71,21 +71,17 @@ fn item_row(dir: &Path, id: &str) -> (Option<String>, Option<i16>, Vec<String>, 
 fn bundled_ml_latest_small_exact_counts_and_round_trip() {
     let (dir, s) = run(&Config::for_path(bundled()));
     assert_eq!(s.format, "ml-latest");
-    // The bundled ratings.csv is GroupLens's 100,836 ratings (610 users, 9,724 rated movies)
-    // plus one appended row, `999,999999,5.0,1493846415`, without a final newline: a user and
-    // a movie that exist nowhere else. By default ingest keeps it (it is a well-formed row)
-    // and reports the movie as rated without metadata; `unknown_items = "reject"` (the
-    // shipped pipelines) leaves it out, see the next test.
-    assert_eq!((s.rows_read, s.rows_kept), (100_837, 100_837));
-    assert_eq!((s.users, s.items), (611, 9_725));
+    // The bundled ratings.csv is GroupLens's file as published: 100,836 ratings of 9,724
+    // rated movies by 610 users, every movie listed in movies.csv.
+    assert_eq!((s.rows_read, s.rows_kept), (100_836, 100_836));
+    assert_eq!((s.users, s.items), (610, 9_724));
     assert_eq!(s.items_unrated, 9_742 - 9_724);
     assert_eq!(
         (s.rejected, s.duplicates, s.items_without_metadata),
-        (0, 0, 1)
+        (0, 0, 0)
     );
-    assert_eq!(s.rating_histogram.values().sum::<u64>(), 100_837);
-    assert_eq!(s.unknown_item_ratings, 1);
-    // The bundled copy carries one rating more than the published release, and says so.
+    assert_eq!(s.rating_histogram.values().sum::<u64>(), 100_836);
+    assert_eq!(s.unknown_item_ratings, 0);
     let published = s
         .published
         .as_ref()
@@ -97,12 +93,12 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
             published.items,
             published.matches
         ),
-        (100_836, 610, 9_724, false)
+        (100_836, 610, 9_724, true)
     );
     assert!(
+        !s.lines().iter().any(|l| l.contains("warning")),
+        "{:?}",
         s.lines()
-            .iter()
-            .any(|l| l.contains("warning: ml-latest-small as published"))
     );
     assert_eq!(s.rating_histogram["4.0"], 26_818);
     assert!(s.has_timestamps);
@@ -110,7 +106,7 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
 
     // Every row maps back to the original ids, in file order.
     let r = Ratings::read(dir.path().join("ratings.parquet")).unwrap();
-    assert_eq!((r.n_users, r.n_items, r.len()), (611, 9_725, 100_837));
+    assert_eq!((r.n_users, r.n_items, r.len()), (610, 9_724, 100_836));
     let cat = Catalog::read(dir.path()).unwrap();
     let (Ids::Int(users), Ids::Int(items)) = (&cat.user_ids, &cat.item_ids) else {
         panic!("MovieLens ids are integers");
@@ -128,23 +124,6 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
         rows += 1;
     }
     assert_eq!(rows, r.len());
-    // Without the appended row: exactly the published ml-latest-small counts.
-    let genuine: Vec<usize> = (0..r.len())
-        .filter(|&k| users[r.user[k] as usize] <= 610)
-        .collect();
-    let distinct = |v: Vec<u32>| {
-        v.into_iter()
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-    };
-    assert_eq!(genuine.len(), 100_836);
-    assert_eq!(distinct(genuine.iter().map(|&k| r.user[k]).collect()), 610);
-    assert_eq!(
-        distinct(genuine.iter().map(|&k| r.item[k]).collect()),
-        9_724
-    );
-    assert_eq!(item_row(dir.path(), "999999").0, None);
-
     let (title, year, genres, n) = item_row(dir.path(), "1");
     assert_eq!(title.as_deref(), Some("Toy Story (1995)"));
     assert_eq!(year, Some(1995));
@@ -177,7 +156,7 @@ fn bundled_ml_latest_small_exact_counts_and_round_trip() {
                 .sum::<u64>()
         })
         .sum();
-    assert_eq!(n, 100_837);
+    assert_eq!(n, 100_836);
     let mean0 = column::<Float32Array>(&batches[0], "mean_rating", &path)
         .unwrap()
         .value(0);
@@ -566,12 +545,39 @@ fn ingest_error_is_send_and_sync() {
     check::<IngestError>();
 }
 
+/// A copy of the bundled release with one rating planted on a new last line (no final
+/// newline): user 999 rating movie 999999, which movies.csv does not list.
+fn bundled_with_unlisted_movie() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ml-latest-small");
+    std::fs::create_dir(&data).unwrap();
+    for name in ["ratings.csv", "movies.csv"] {
+        std::fs::copy(bundled().join(name), data.join(name)).unwrap();
+    }
+    let mut text = std::fs::read_to_string(data.join("ratings.csv")).unwrap();
+    text.push_str("999,999999,5.0,1493846415");
+    std::fs::write(data.join("ratings.csv"), text).unwrap();
+    (dir, data)
+}
+
 #[test]
-fn ratings_of_unlisted_movies_are_rejected_with_their_line_or_stop_the_run() {
-    // reject: the published release, and the appended row in rejects.csv with its place.
+fn ratings_of_unlisted_movies_are_kept_rejected_with_their_line_or_stop_the_run() {
+    let (_tmp, data) = bundled_with_unlisted_movie();
+    // keep (the default): a well-formed row, its movie rated without metadata, and the
+    // published-count check says the file is not the release.
+    let (_, s) = run(&Config::for_path(&data));
+    assert_eq!((s.rows_kept, s.users, s.items), (100_837, 611, 9_725));
+    assert_eq!((s.unknown_item_ratings, s.items_without_metadata), (1, 1));
+    assert!(!s.published.as_ref().unwrap().matches, "{:?}", s.published);
+    assert!(
+        s.lines()
+            .iter()
+            .any(|l| l.contains("warning: ml-latest-small as published"))
+    );
+    // reject: the published release, and the planted row in rejects.csv with its place.
     let cfg = Config {
         unknown_items: UnknownItems::Reject,
-        ..Config::for_path(bundled())
+        ..Config::for_path(&data)
     };
     let (dir, s) = run(&cfg);
     assert_eq!(
@@ -605,7 +611,7 @@ fn ratings_of_unlisted_movies_are_rejected_with_their_line_or_stop_the_run() {
     // error: the file, line and column of the row, and nothing written.
     let cfg = Config {
         unknown_items: UnknownItems::Error,
-        ..Config::for_path(bundled())
+        ..Config::for_path(&data)
     };
     let (dir, e) = run_err(&cfg);
     assert!(
