@@ -28,6 +28,8 @@ pub(crate) struct Spec {
     pub rating: usize,
     pub timestamp: Option<usize>,
     pub range: [f32; 2],
+    /// Whether text ids must be valid UTF-8 (else they are read as Latin-1).
+    pub ids_utf8: bool,
     /// Bytes read per block and parsed per task (small in tests to cross boundaries).
     pub block: usize,
     pub sub_chunk: usize,
@@ -168,25 +170,50 @@ fn field_text(b: &[u8]) -> String {
     }
 }
 
+/// Why an id field gives no code.
+enum IdErr {
+    Empty,
+    /// Not a raw integer id: the chunk is parsed again with interning.
+    Restart,
+    /// Not text in the file's encoding: the byte offset and the reason.
+    NotText(usize, String),
+}
+
 #[inline]
 fn id_code(
     field: &[u8],
     mode: IdMode,
+    utf8: bool,
     dict: &mut Dict,
     flag: &mut bool,
-) -> Result<u32, &'static str> {
+) -> Result<u32, IdErr> {
     if field.is_empty() {
-        return Err("empty");
+        return Err(IdErr::Empty);
+    }
+    if let IdMode::Raw = mode
+        && let Some(v) = parse_i64(field)
+        && (0..u32::MAX as i64).contains(&v)
+    {
+        return Ok(v as u32);
+    }
+    if let Some((at, why)) = text::id_problem(field, utf8) {
+        return Err(IdErr::NotText(at, why));
     }
     match mode {
-        IdMode::Raw => match parse_i64(field) {
-            Some(v) if (0..u32::MAX as i64).contains(&v) => Ok(v as u32),
-            _ => {
-                *flag = true;
-                Err("restart")
-            }
-        },
+        IdMode::Raw => {
+            *flag = true;
+            Err(IdErr::Restart)
+        }
         IdMode::Interned => Ok(dict.code(field)),
+    }
+}
+
+/// An id field quoted in a reason: escaped (it may hold control bytes) and shortened.
+fn id_text(b: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(b).escape_debug().collect();
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s,
     }
 }
 
@@ -231,23 +258,33 @@ fn parse_line(
     let user = match id_code(
         uf,
         modes[0],
+        spec.ids_utf8,
         &mut out.user_dict,
         &mut out.needs_interning[0],
     ) {
         Ok(c) => c,
-        Err("empty") => return reject(out, idx, ucol, "empty user id".into(), l),
-        Err(_) => return ControlFlow::Stop,
+        Err(IdErr::Empty) => return reject(out, idx, ucol, "empty user id".into(), l),
+        Err(IdErr::NotText(at, why)) => {
+            let reason = format!("user id `{}` {why}", id_text(uf));
+            return reject(out, idx, ucol + at, reason, l);
+        }
+        Err(IdErr::Restart) => return ControlFlow::Stop,
     };
     let (itf, icol) = get(spec.item);
     let item = match id_code(
         itf,
         modes[1],
+        spec.ids_utf8,
         &mut out.item_dict,
         &mut out.needs_interning[1],
     ) {
         Ok(c) => c,
-        Err("empty") => return reject(out, idx, icol, "empty item id".into(), l),
-        Err(_) => return ControlFlow::Stop,
+        Err(IdErr::Empty) => return reject(out, idx, icol, "empty item id".into(), l),
+        Err(IdErr::NotText(at, why)) => {
+            let reason = format!("item id `{}` {why}", id_text(itf));
+            return reject(out, idx, icol + at, reason, l);
+        }
+        Err(IdErr::Restart) => return ControlFlow::Stop,
     };
     let (rf, rcol) = get(spec.rating);
     let rating = match parse_f32(rf) {
@@ -740,6 +777,7 @@ mod tests {
             rating: 2,
             timestamp: Some(3),
             range: [0.5, 5.0],
+            ids_utf8: true,
             block,
             sub_chunk,
         }

@@ -2,7 +2,7 @@
 //! header, column positions. MovieLens layouts are fixed; generic files are sniffed where
 //! the config leaves a choice open.
 
-use crate::config::{Column, Config, Format};
+use crate::config::{Column, Config, Encoding, Format};
 use crate::detect::Layout;
 use crate::error::IngestError;
 use crate::parse::Spec;
@@ -130,6 +130,13 @@ pub(crate) fn build(layout: &Layout, cfg: &Config) -> Result<Spec, IngestError> 
         (None, _) => sniff_delimiter(first),
     };
     let first_fields = fields(first, &delim);
+    // The .dat and ml-100k files were written in Latin-1; the CSV releases and generic
+    // files are read as UTF-8 unless the config says otherwise.
+    let ids_utf8 = match cfg.encoding {
+        Encoding::Utf8 => true,
+        Encoding::Latin1 => false,
+        Encoding::Auto => !matches!(layout.format, Format::Ml1m | Format::Ml100k),
+    };
     let generic = matches!(layout.format, Format::Generic | Format::Auto);
     let by_name = [&cfg.user_col, &cfg.item_col, &cfg.rating_col]
         .into_iter()
@@ -160,6 +167,7 @@ pub(crate) fn build(layout: &Layout, cfg: &Config) -> Result<Spec, IngestError> 
             rating: 2,
             timestamp: (!cfg.no_timestamp).then_some(3),
             range: cfg.rating_range,
+            ids_utf8,
             block: crate::parse::BLOCK,
             sub_chunk: crate::parse::SUB_CHUNK,
         });
@@ -202,6 +210,7 @@ pub(crate) fn build(layout: &Layout, cfg: &Config) -> Result<Spec, IngestError> 
         rating,
         timestamp,
         range: cfg.rating_range,
+        ids_utf8,
         block: crate::parse::BLOCK,
         sub_chunk: crate::parse::SUB_CHUNK,
     })

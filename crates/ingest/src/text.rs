@@ -84,6 +84,43 @@ pub(crate) fn unquote(field: &[u8]) -> &[u8] {
     }
 }
 
+/// Why an id field is not text in the file's encoding, if it is not: the byte offset of
+/// the first bad byte and the reason. Ids are names, so ASCII control characters (NUL,
+/// tab, DEL, …) are never part of one; in a UTF-8 file the bytes must be valid UTF-8, in a
+/// Latin-1 (windows-1252) file they must be characters that encoding defines.
+pub(crate) fn id_problem(field: &[u8], utf8: bool) -> Option<(usize, String)> {
+    if let Some(at) = field.iter().position(|&b| b < 0x20 || b == 0x7F) {
+        let b = field[at];
+        let name = match b {
+            0 => " (NUL)",
+            b'\t' => " (tab)",
+            0x7F => " (DEL)",
+            _ => "",
+        };
+        return Some((at, format!("holds the control character 0x{b:02X}{name}")));
+    }
+    if utf8 {
+        let at = std::str::from_utf8(field).err()?.valid_up_to();
+        return Some((
+            at,
+            format!(
+                "is not valid UTF-8 (byte 0x{:02X}); set encoding = \"latin-1\" if the file is Latin-1",
+                field[at]
+            ),
+        ));
+    }
+    let at = field
+        .iter()
+        .position(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D))?;
+    Some((
+        at,
+        format!(
+            "holds byte 0x{:02X}, which Latin-1 (windows-1252) does not define",
+            field[at]
+        ),
+    ))
+}
+
 /// Parse a (possibly signed) decimal integer; `None` on anything else.
 #[inline]
 pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
@@ -211,15 +248,27 @@ pub(crate) fn quoted_records(text: &str, delim: char) -> Vec<Record> {
     out
 }
 
-/// Display text of a raw line for messages: decoded lossily and shortened.
+/// Display text of a raw line for messages: decoded lossily, control characters other
+/// than tab escaped (`\0`, `\u{7}`), and shortened.
 pub(crate) fn snippet(line: &[u8]) -> String {
     let s = String::from_utf8_lossy(trim_cr(line));
+    let s: String = if s.chars().any(|c| c.is_control() && c != '\t') {
+        s.chars()
+            .map(|c| match c {
+                '\t' => c.to_string(),
+                c if c.is_control() => c.escape_debug().to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    } else {
+        s.into_owned()
+    };
     if s.chars().count() > 200 {
         let mut t: String = s.chars().take(200).collect();
         t.push('…');
         t
     } else {
-        s.into_owned()
+        s
     }
 }
 
