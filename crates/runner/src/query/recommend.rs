@@ -1,0 +1,84 @@
+//! `recpipe recommend PIPELINE --user ID`: the user's rows of recommendations.parquet.
+
+use super::items::resolve_user;
+use super::locate::{fresh_dirs, pick_stage};
+use super::print::{col, json_lines, table};
+use super::table::Table;
+use super::{RecommendArgs, id_json};
+use crate::cache::Store;
+use crate::pipeline::Pipeline;
+use anyhow::{Result, bail};
+
+pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
+    let p = Pipeline::load(&a.pipeline.pipeline, &a.pipeline.sets)?;
+    let i = pick_stage(&p, "export", a.stage.as_deref())?;
+    let dir = fresh_dirs(&p, store, &[i])?.remove(0);
+    let name = &p.stages[i].name;
+    let recs = Table::open(
+        &dir,
+        recpipe_export::RECOMMENDATIONS,
+        &format!("stage `{name}` was run with recommendations_n = 0; set it above 0"),
+    )?;
+    let users = recs.ids("user_id")?;
+    let (ranks, items, titles, scores) = (
+        recs.u32s("rank")?,
+        recs.ids("item_id")?,
+        recs.texts("title")?,
+        recs.f32s("score")?,
+    );
+    let user = a.user.trim();
+    let mut rows: Vec<usize> = (0..users.len()).filter(|&r| users[r] == user).collect();
+    if rows.is_empty() {
+        let known = Table::open(
+            &dir,
+            recpipe_export::USER_EMBEDDINGS,
+            "the export is incomplete",
+        )?;
+        resolve_user(&known.ids("user_id")?, user)?;
+        bail!(
+            "user `{user}` has no recommendations in {}",
+            recs.path.display()
+        );
+    }
+    rows.sort_by_key(|&r| ranks[r]);
+    if rows.len() < a.n {
+        tracing::warn!(
+            "the export keeps {} items per user; for more, `--set {name}.recommendations_n={}` and run the pipeline again",
+            rows.len(),
+            a.n
+        );
+    }
+    rows.truncate(a.n);
+    let title = |r: usize| titles[r].clone().unwrap_or_default();
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|&r| {
+                serde_json::json!({"user_id": id_json(user), "rank": ranks[r], "item_id": id_json(&items[r]), "title": title(r), "score": scores[r]})
+            })
+            .collect();
+        json_lines(&v);
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|&r| {
+            vec![
+                ranks[r].to_string(),
+                items[r].clone(),
+                format!("{:.3}", scores[r]),
+                title(r),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            col("rank", true),
+            col("item_id", true),
+            col("score", true),
+            col("title", false),
+        ],
+        &cells,
+    );
+    Ok(())
+}
