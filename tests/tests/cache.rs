@@ -78,11 +78,14 @@ fn changing_one_key_reruns_that_stage_only_and_says_why() {
     // The old artifact is still cached: going back is a cache hit.
     let back = t.run(&["run", QS]).ok();
     assert_eq!(back.status_of("split"), "fresh");
-    // ...and the runs/ view followed, so gc now removes the seed=7 artifact only.
+    // ...and the runs/ view followed, so gc keeping only the last run removes the seed=7
+    // artifact only (the default keeps the last 5 runs: nothing goes).
     let gc = t.run(&["gc", "--dry-run"]).ok();
+    assert!(gc.stdout.contains("would remove 0 directories"), "{gc}");
+    let gc = t.run(&["gc", "--dry-run", "--keep-runs", "1"]).ok();
     assert!(gc.stdout.contains("would remove 1 directory"), "{gc}");
     assert_eq!(t.artifacts("split").len(), 2);
-    t.run(&["gc"]).ok();
+    t.run(&["gc", "--keep-runs", "1"]).ok();
     assert_eq!(t.artifacts("split").len(), 1);
     assert_eq!(t.run(&["run", QS]).ok().status_of("split"), "fresh");
 }

@@ -2,11 +2,17 @@
 //!
 //! ```text
 //! .recpipe/cache/<kind>/<key>/   outputs + manifest.json (written last)
-//! .recpipe/runs/<pipeline>/<stage> -> ../../cache/<kind>/<key>
+//! .recpipe/runs/<pipeline> -> ../views/<pipeline>/<generation>   (see view.rs)
+//! .recpipe/views/<pipeline>/<generation>/<stage> -> ../../../cache/<kind>/<key>
+//! .recpipe/views/<pipeline>/<generation>/run.json   one run: overrides, stage → kind + key
+//! .recpipe/collected/<kind>/<key>   tombstone: gc removed this artifact (holds the date)
 //! .recpipe/tmp/                  stages write here, then rename into cache/
-//! .recpipe/locks/                one lock file per artifact
+//! .recpipe/locks/                one lock file per artifact, one per pipeline's view
 //! .recpipe/statcache.json        size+mtime+inode → blake3 of external input files
 //! ```
+//!
+//! Layout 2 (this one) replaced layout 1's `runs/<pipeline>/` folder of per-stage links; a
+//! run finding that folder moves it aside and writes the view anew. Artifacts are unchanged.
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -134,7 +140,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
     pub fn open(root: PathBuf) -> Result<Store> {
-        for sub in ["cache", "runs", "tmp", "locks"] {
+        for sub in ["cache", "runs", "views", "collected", "tmp", "locks"] {
             let d = root.join(sub);
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("cannot create cache directory {}", d.display()))?;
@@ -167,6 +173,28 @@ impl Store {
 
     pub fn run_link(&self, pipeline: &str, stage: &str) -> PathBuf {
         self.root.join("runs").join(pipeline).join(stage)
+    }
+
+    fn tombstone(&self, kind: &str, key: &str) -> PathBuf {
+        self.root.join("collected").join(kind).join(key)
+    }
+
+    /// Record that gc removed an artifact (so `status` can say so); best effort.
+    pub fn bury(&self, kind: &str, key: &str) {
+        let path = self.tombstone(kind, key);
+        let written = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|()| std::fs::write(&path, rfc3339(std::time::SystemTime::now())));
+        if let Err(e) = written {
+            tracing::debug!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    /// When gc removed this artifact, if it did (and it was not built again since).
+    pub fn collected(&self, kind: &str, key: &str) -> Option<String> {
+        std::fs::read_to_string(self.tombstone(kind, key)).ok()
     }
 
     pub fn tmp_root(&self) -> PathBuf {
@@ -205,11 +233,19 @@ impl Store {
         Ok(file)
     }
 
-    /// Non-blocking variant for gc: None when someone holds it.
-    pub fn try_lock(&self, kind: &str, key: &str) -> Option<File> {
+    /// Non-blocking variant for gc: Ok(None) when someone holds it, Err when the lock file
+    /// cannot be opened (a read-only cache, say).
+    pub fn try_lock(&self, kind: &str, key: &str) -> Result<Option<File>> {
         let path = self.root.join("locks").join(format!("{kind}-{key}.lock"));
-        let file = File::create(&path).ok()?;
-        fs4::FileExt::try_lock(&file).ok().map(|_| file)
+        let file =
+            File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Ok(Some(file)),
+            Err(fs4::TryLockError::WouldBlock) => Ok(None),
+            Err(fs4::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
     }
 
     /// Remove tmp dirs a killed run left for this artifact; call with its lock held.
@@ -480,45 +516,14 @@ pub fn install(store: &Store, tmp: &Path, dest: &Path) -> Result<()> {
     std::fs::rename(tmp, dest)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))?;
     fsync_dir(parent);
+    if let (Some(kind), Some(key)) = (parent.file_name(), dest.file_name()) {
+        let _ =
+            std::fs::remove_file(store.tombstone(&kind.to_string_lossy(), &key.to_string_lossy()));
+    }
     Ok(())
 }
 
-/// Point `.recpipe/runs/<pipeline>/<stage>` at an artifact, atomically.
-pub fn update_link(link: &Path, target: &Path) -> Result<()> {
-    let parent = link.parent().expect("links have a parent");
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = link
-        .file_name()
-        .expect("links have a name")
-        .to_string_lossy();
-    let tmp = parent.join(format!(
-        ".{name}.{}.{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    // Relative, so the whole .recpipe folder can be moved or mounted elsewhere.
-    let rel = relative_to(target, parent);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(&rel, &tmp)
-        .with_context(|| format!("cannot create link {}", tmp.display()))?;
-    #[cfg(not(unix))]
-    std::fs::write(&tmp, rel.to_string_lossy().as_bytes())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, link).with_context(|| format!("cannot update {}", link.display()))?;
-    Ok(())
-}
-
-/// Where a runs/ link points, as a path usable from the current directory.
-pub fn read_link(link: &Path) -> Option<PathBuf> {
-    #[cfg(unix)]
-    let rel = std::fs::read_link(link).ok()?;
-    #[cfg(not(unix))]
-    let rel = PathBuf::from(std::fs::read_to_string(link).ok()?);
-    Some(link.parent()?.join(rel))
-}
-
-fn relative_to(target: &Path, base: &Path) -> PathBuf {
+pub fn relative_to(target: &Path, base: &Path) -> PathBuf {
     let t: Vec<_> = target.components().collect();
     let b: Vec<_> = base.components().collect();
     let common = t.iter().zip(&b).take_while(|(a, b)| a == b).count();
@@ -533,6 +538,45 @@ fn relative_to(target: &Path, base: &Path) -> PathBuf {
         out.push(c);
     }
     out
+}
+
+/// The `.recpipe` cache folder `path` lies in (after resolving `..` and links), if any: a
+/// component named `.recpipe` holding `cache/`, `runs/` or `views/`.
+pub fn store_containing(path: &Path) -> Option<PathBuf> {
+    let abs = resolve(path);
+    abs.ancestors()
+        .filter(|a| a.file_name().is_some_and(|n| n == ".recpipe"))
+        .find(|a| {
+            ["cache", "runs", "views"]
+                .iter()
+                .any(|d| a.join(d).is_dir())
+        })
+        .map(Path::to_path_buf)
+}
+
+/// `path` made absolute: its longest existing prefix canonicalized (links resolved), the rest
+/// (which cannot hold links, as it does not exist) normalized lexically.
+fn resolve(path: &Path) -> PathBuf {
+    let abs = std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<_> = abs.components().collect();
+    for n in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..n].iter().collect();
+        if let Ok(mut base) = std::fs::canonicalize(&prefix) {
+            for c in &parts[n..] {
+                match c {
+                    std::path::Component::ParentDir => {
+                        base.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => base.push(other),
+                }
+            }
+            return base;
+        }
+    }
+    abs
 }
 
 /// RFC 3339 UTC timestamp without pulling in a date crate.

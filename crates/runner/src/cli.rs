@@ -53,12 +53,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DagFormat,
     },
-    /// Remove cached artifacts no pipeline's latest run points at, and leftovers of killed runs
-    #[command(after_help = "Example:\n  recpipe gc --dry-run")]
+    /// Remove cached artifacts no kept run uses, old run records, and leftovers of killed runs
+    #[command(
+        after_help = "Kept for each pipeline: the run its .recpipe/runs/<pipeline> view shows, its latest run without --set (the pipeline file's own configuration), and its last --keep-runs runs (sweep trials count as runs).\n\nExamples:\n  recpipe gc --dry-run\n  recpipe gc --keep-runs 1"
+    )]
     Gc {
-        /// List what would be removed, remove nothing
+        /// List what would be removed and why, remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// How many of each pipeline's most recent runs to keep
+        #[arg(long, value_name = "N", default_value_t = crate::gc::DEFAULT_KEEP_RUNS)]
+        keep_runs: usize,
     },
     /// One-off ingest of a ratings file or MovieLens folder into DIR (no pipeline, no cache)
     #[command(

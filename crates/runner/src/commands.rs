@@ -6,6 +6,7 @@ use crate::diag::Source;
 use crate::exec::{self, State};
 use crate::pipeline::{self, Override, Pipeline, PipelineError};
 use crate::stages;
+use crate::view;
 use anyhow::{Context, Result, anyhow, bail};
 use recpipe_core::{Artifact, Inputs};
 use std::collections::HashSet;
@@ -24,11 +25,13 @@ pub fn show(p: &Pipeline, store: &Store, stage: &str) -> Result<()> {
     let plan = exec::plan(p, store)?;
     let s = &p.stages[i];
     let link = store.run_link(&exec::run_name(p), stage);
-    let (dir, manifest, note) = match exec::assess(p, i, &plan, store, false) {
+    let in_view = view::stage_target(store, &exec::run_name(p), stage);
+    let (dir, manifest, note) = match exec::assess(p, i, &plan[i], store, false) {
         State::Fresh(m) => (exec::artifact_path(p, store, i, &plan), *m, None),
         State::Stale { reasons, .. } => {
-            let last =
-                cache::read_link(&link).and_then(|d| cache::read_manifest(&d).ok().map(|m| (d, m)));
+            let last = in_view
+                .clone()
+                .and_then(|d| cache::read_manifest(&d).ok().map(|m| (d, m)));
             match last {
                 Some((d, m)) => (
                     d,
@@ -49,13 +52,29 @@ pub fn show(p: &Pipeline, store: &Store, stage: &str) -> Result<()> {
     println!("stage     {} (kind {})", s.name, s.kind());
     println!("status    {}", note.as_deref().unwrap_or("fresh"));
     println!("artifact  {}", dir.display());
-    println!("view      {}", link.display());
+    println!("view      {}", view_note(&link, in_view.as_deref(), &dir));
     println!(
         "built     {} in {:.2}s by recpipe {}",
         manifest.start, manifest.duration_s, manifest.version
     );
     println!("key       {}", manifest.key);
     print_manifest_body(&dir, &manifest)
+}
+
+/// Where the view's link for the stage points, next to the artifact `show` describes.
+fn view_note(link: &Path, in_view: Option<&Path>, shown: &Path) -> String {
+    match in_view {
+        Some(t) if t == shown => format!("{} (this artifact)", link.display()),
+        Some(t) => format!(
+            "{} -> {} (the view shows another configuration's run)",
+            link.display(),
+            t.display()
+        ),
+        None => format!(
+            "{} (not in the view: the last run did not build it)",
+            link.display()
+        ),
+    }
 }
 
 fn print_manifest_body(dir: &Path, m: &Manifest) -> Result<()> {
@@ -200,111 +219,6 @@ pub fn dag(p: &Pipeline, format: DagFormat) {
     }
 }
 
-fn dir_size(dir: &Path) -> u64 {
-    let mut files = Vec::new();
-    let _ = cache::walk_files(dir, &mut files);
-    files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
-fn pid_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        // Without /proc, only our own pid is known to be alive; others are left alone.
-        pid == std::process::id()
-    }
-}
-
-pub fn gc(store: &Store, dry_run: bool) -> Result<()> {
-    let mut referenced = HashSet::new();
-    if let Ok(pipelines) = std::fs::read_dir(store.root.join("runs")) {
-        for p in pipelines.flatten() {
-            let Ok(links) = std::fs::read_dir(p.path()) else {
-                continue;
-            };
-            for l in links.flatten() {
-                match cache::read_link(&l.path()).and_then(|t| std::fs::canonicalize(t).ok()) {
-                    Some(t) => {
-                        referenced.insert(t);
-                    }
-                    None if !dry_run => {
-                        let _ = std::fs::remove_file(l.path());
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let (mut count, mut bytes) = (0usize, 0u64);
-    let mut remove = |path: &Path, what: &str| {
-        let size = dir_size(path);
-        if !dry_run && let Err(e) = std::fs::remove_dir_all(path) {
-            tracing::warn!("cannot remove {}: {e}", path.display());
-            return;
-        }
-        println!(
-            "{verb} {what} {} ({})",
-            path.display(),
-            cache::human_bytes(size)
-        );
-        count += 1;
-        bytes += size;
-    };
-    if let Ok(kinds) = std::fs::read_dir(store.root.join("cache")) {
-        for k in kinds.flatten() {
-            let kind = k.file_name().to_string_lossy().into_owned();
-            let Ok(keys) = std::fs::read_dir(k.path()) else {
-                continue;
-            };
-            for a in keys.flatten() {
-                let key = a.file_name().to_string_lossy().into_owned();
-                let canon = std::fs::canonicalize(a.path()).unwrap_or(a.path());
-                if referenced.contains(&canon) {
-                    continue;
-                }
-                // A run holding the lock may be about to link this artifact.
-                let Some(_lock) = store.try_lock(&kind, &key) else {
-                    continue;
-                };
-                remove(&a.path(), "artifact");
-            }
-        }
-    }
-    if let Ok(tmps) = std::fs::read_dir(store.tmp_root()) {
-        for t in tmps.flatten() {
-            let name = t.file_name().to_string_lossy().into_owned();
-            let stale = if let Some(rest) = name.strip_prefix("trash-") {
-                rest.split('-')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .is_some_and(|pid| !pid_alive(pid))
-            } else {
-                // <kind>-<key>-<pid>-<n>: stale when nobody holds the artifact's lock.
-                let mut parts = name.rsplitn(3, '-');
-                let (_n, _pid, rest) = (parts.next(), parts.next(), parts.next());
-                match rest.and_then(|r| r.rsplit_once('-')) {
-                    Some((kind, key)) => store.try_lock(kind, key).is_some(),
-                    None => false,
-                }
-            };
-            if stale {
-                remove(&t.path(), "leftover of an interrupted run");
-            }
-        }
-    }
-    println!(
-        "gc: {verb} {count} director{} ({})",
-        if count == 1 { "y" } else { "ies" },
-        cache::human_bytes(bytes)
-    );
-    Ok(())
-}
-
 /// The kind of an artifact directory: from its manifest, else from the files it holds.
 fn detect_kind(dir: &Path) -> Result<(String, Option<Manifest>)> {
     if !dir.is_dir() {
@@ -343,6 +257,14 @@ pub fn oneoff(
     input_dirs: &[PathBuf],
     out: &Path,
 ) -> Result<()> {
+    if let Some(store) = cache::store_containing(out) {
+        bail!(
+            "refusing to write --out {} inside the recpipe cache {}: the cache and its runs/ \
+             views are written by `recpipe run` only; choose a folder outside it",
+            out.display(),
+            store.display()
+        );
+    }
     let handler = stages::get(kind).ok_or_else(|| {
         anyhow!(
             "the `{kind}` stage is not available in this build yet; available: {}",

@@ -3,7 +3,8 @@
 
 use crate::cache::{self, ExternalRef, Invalid, Manifest, Store, UpstreamRef};
 use crate::handler::Handler;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, missing_input};
+use crate::view;
 use anyhow::{Context, Result, anyhow, bail};
 use recpipe_core::{Artifact, Inputs, OutDir, Progress};
 use std::collections::BTreeMap;
@@ -21,39 +22,81 @@ pub struct Planned {
 /// Cache keys of every stage, in pipeline (topological) order.
 pub fn plan(p: &Pipeline, store: &Store) -> Result<Vec<Planned>> {
     let mut out: Vec<Planned> = Vec::with_capacity(p.stages.len());
-    for s in &p.stages {
-        let upstream = s
-            .inputs
-            .iter()
-            .map(|&j| UpstreamRef {
-                stage: p.stages[j].name.clone(),
-                kind: p.stages[j].kind().to_string(),
-                key: out[j].key.clone(),
-                dir: None,
-            })
-            .collect::<Vec<_>>();
-        let external = s
-            .handler
-            .external_inputs(&s.config)
-            .iter()
-            .map(|f| store.hash_external(f))
-            .collect::<Result<Vec<_>>>()
-            .with_context(|| format!("stage `{}`: cannot hash its input files", s.name))?;
-        let key = cache::stage_key(
-            s.kind(),
-            s.handler.format_version(),
-            &s.config.json,
-            &upstream,
-            &external,
-        );
-        out.push(Planned {
-            key,
-            upstream,
-            external,
-        });
+    for i in 0..p.stages.len() {
+        let planned = plan_one(p, store, i, |j| out[j].key.clone())?;
+        out.push(planned);
     }
     store.save_stat_cache();
     Ok(out)
+}
+
+/// Why a stage cannot be planned without running something first (`status` without data).
+#[derive(Debug, Clone)]
+pub enum Blocked {
+    /// A data file or folder it reads does not exist.
+    Missing(PathBuf),
+    /// It reads (maybe indirectly) the stage named, whose data is missing.
+    Upstream(String),
+}
+
+/// Like [`plan`], with the stages whose data is missing (and what reads them) left out.
+pub fn plan_available(p: &Pipeline, store: &Store) -> Result<Vec<Result<Planned, Blocked>>> {
+    let mut out: Vec<Result<Planned, Blocked>> = Vec::with_capacity(p.stages.len());
+    for (i, s) in p.stages.iter().enumerate() {
+        let blocked = s.inputs.iter().find_map(|&j| match &out[j] {
+            Err(Blocked::Missing(_)) => Some(Blocked::Upstream(p.stages[j].name.clone())),
+            Err(b) => Some(b.clone()),
+            Ok(_) => None,
+        });
+        let entry =
+            match blocked.or_else(|| missing_input(s.handler, &s.config).map(Blocked::Missing)) {
+                Some(b) => Err(b),
+                None => Ok(plan_one(p, store, i, |j| {
+                    out[j].as_ref().expect("inputs are planned").key.clone()
+                })?),
+            };
+        out.push(entry);
+    }
+    store.save_stat_cache();
+    Ok(out)
+}
+
+fn plan_one(
+    p: &Pipeline,
+    store: &Store,
+    i: usize,
+    key_of: impl Fn(usize) -> String,
+) -> Result<Planned> {
+    let s = &p.stages[i];
+    let upstream = s
+        .inputs
+        .iter()
+        .map(|&j| UpstreamRef {
+            stage: p.stages[j].name.clone(),
+            kind: p.stages[j].kind().to_string(),
+            key: key_of(j),
+            dir: None,
+        })
+        .collect::<Vec<_>>();
+    let external = s
+        .handler
+        .external_inputs(&s.config)
+        .iter()
+        .map(|f| store.hash_external(f))
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("stage `{}`: cannot hash its input files", s.name))?;
+    let key = cache::stage_key(
+        s.kind(),
+        s.handler.format_version(),
+        &s.config.json,
+        &upstream,
+        &external,
+    );
+    Ok(Planned {
+        key,
+        upstream,
+        external,
+    })
 }
 
 #[derive(Debug)]
@@ -66,24 +109,15 @@ pub enum State {
     },
 }
 
+/// The pipeline's folder name under `runs/` and `views/` (checked safe when it was parsed).
 pub fn run_name(p: &Pipeline) -> String {
-    p.name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    p.name.clone()
 }
 
 /// Fresh (with its verified manifest) or stale with the reasons, comparing against the manifest
 /// the pipeline's last run of this stage recorded.
-pub fn assess(p: &Pipeline, i: usize, plan: &[Planned], store: &Store, forced: bool) -> State {
+pub fn assess(p: &Pipeline, i: usize, planned: &Planned, store: &Store, forced: bool) -> State {
     let s = &p.stages[i];
-    let planned = &plan[i];
     let dir = store.artifact_dir(s.kind(), &planned.key);
     let mut corrupt = None;
     if !forced {
@@ -100,11 +134,16 @@ pub fn assess(p: &Pipeline, i: usize, plan: &[Planned], store: &Store, forced: b
     if let Some(c) = &corrupt {
         reasons.push(format!("cached artifact is damaged: {c}"));
     }
-    let previous = cache::read_link(&store.run_link(&run_name(p), &s.name))
+    let previous = view::stage_target(store, &run_name(p), &s.name)
         .and_then(|d| cache::read_manifest(&d).ok());
+    let collected = store.collected(s.kind(), &planned.key);
     // Forced or damaged already says why; otherwise explain against the last recorded run.
     if reasons.is_empty() {
         match previous {
+            _ if collected.is_some() => reasons.push(format!(
+                "its artifact was collected by gc ({})",
+                collected.as_deref().unwrap_or_default().trim()
+            )),
             None => reasons.push("never run".to_string()),
             Some(prev) if prev.key == planned.key => {
                 reasons.push("its artifact was removed from the cache".to_string())
@@ -273,7 +312,7 @@ fn exec_stage(ctx: &Ctx, i: usize) -> Result<Outcome> {
     let planned = &ctx.plan[i];
     let kind = s.kind();
     let dest = ctx.store.artifact_dir(kind, &planned.key);
-    let reasons = match assess(ctx.p, i, ctx.plan, ctx.store, ctx.forced[i]) {
+    let reasons = match assess(ctx.p, i, &ctx.plan[i], ctx.store, ctx.forced[i]) {
         State::Fresh(m) => {
             return Ok(Outcome::Fresh {
                 manifest: m,
@@ -425,7 +464,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         };
         for i in (0..p.stages.len()).filter(|&i| needed[i]) {
             let name = &p.stages[i].name;
-            match assess(p, i, &plan, store, forced[i]) {
+            match assess(p, i, &plan[i], store, forced[i]) {
                 State::Fresh(_) => {
                     report.fresh += 1;
                     println!("{name:<width$}  fresh      would reuse {}", plan[i].key);
@@ -439,6 +478,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         return Ok(report);
     }
 
+    let _guard = crate::gc::run_guard(store)?;
     let ctx = Ctx {
         p,
         plan: &plan,
@@ -494,12 +534,6 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
             match result {
                 Ok(outcome) => {
                     st[i] = St::Done;
-                    let m = outcome.manifest();
-                    let link = store.run_link(&run_name(p), name);
-                    if let Err(e) = cache::update_link(&link, &store.artifact_dir(&m.kind, &m.key))
-                    {
-                        tracing::warn!("{e:#}");
-                    }
                     match &outcome {
                         Outcome::Fresh { concurrent, .. } => {
                             report.fresh += 1;
@@ -538,6 +572,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
             }
         }
     });
+    let published = publish_view(p, store, &plan, &report.outcomes);
     let skipped: Vec<&str> = (0..n)
         .filter(|&i| st[i] == St::Pending)
         .map(|i| p.stages[i].name.as_str())
@@ -548,6 +583,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         }
         return Err(first);
     }
+    published.context("the stages finished but their view could not be written")?;
     if !opts.quiet {
         let runs = store.root.join("runs").join(run_name(p));
         // A warm run prints no stage output; the evaluation is what a person reruns the
@@ -577,13 +613,60 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
     Ok(report)
 }
 
+/// Make this run's stages the pipeline's view, with the stages it did not touch kept from the
+/// previous view only where they are what this configuration would build (same key).
+fn publish_view(
+    p: &Pipeline,
+    store: &Store,
+    plan: &[Planned],
+    outcomes: &[(usize, Outcome)],
+) -> Result<()> {
+    let stages = outcomes
+        .iter()
+        .map(|(i, o)| {
+            let m = o.manifest();
+            let r = view::StageRef {
+                kind: m.kind.clone(),
+                key: m.key.clone(),
+            };
+            (p.stages[*i].name.clone(), r)
+        })
+        .collect();
+    let record = view::RunRecord {
+        pipeline: run_name(p),
+        file: p.path.clone(),
+        overrides: p.overrides.clone(),
+        finished: cache::rfc3339(SystemTime::now()),
+        stages,
+    };
+    view::publish(store, record, |stage, r| {
+        p.index_of(stage)
+            .is_some_and(|i| p.stages[i].kind() == r.kind && plan[i].key == r.key)
+    })?;
+    Ok(())
+}
+
 /// `recpipe status`: one line per stage.
 pub fn status(p: &Pipeline, store: &Store) -> Result<()> {
-    let plan = plan(p, store)?;
+    let plan = plan_available(p, store)?;
     let width = p.stages.iter().map(|s| s.name.len()).max().unwrap_or(5);
-    for i in 0..p.stages.len() {
+    for (i, planned) in plan.iter().enumerate() {
         let name = &p.stages[i].name;
-        match assess(p, i, &plan, store, false) {
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(Blocked::Missing(path)) => {
+                println!(
+                    "{name:<width$}  missing  input {} not found",
+                    path.display()
+                );
+                continue;
+            }
+            Err(Blocked::Upstream(stage)) => {
+                println!("{name:<width$}  unknown  until `{stage}` can run (its input is missing)");
+                continue;
+            }
+        };
+        match assess(p, i, planned, store, false) {
             State::Fresh(m) => println!(
                 "{name:<width$}  fresh  {} (built {} in {:.2}s)",
                 store.artifact_dir(&m.kind, &m.key).display(),

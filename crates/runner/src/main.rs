@@ -5,11 +5,14 @@ mod cli;
 mod commands;
 mod diag;
 mod exec;
+mod gc;
 mod handler;
+mod names;
 mod pipeline;
 mod stages;
 mod sweep;
 mod test_stage;
+mod view;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -70,7 +73,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Sweep(a) => sweep::sweep(&a, &store(cli.cache_dir)?),
         Command::Status(a) => {
-            let p = Pipeline::load(&a.pipeline, &a.sets)?;
+            let p = Pipeline::load_without_data(&a.pipeline, &a.sets)?;
             exec::status(&p, &store(cli.cache_dir)?)
         }
         Command::Show { pipeline, stage } => {
@@ -78,11 +81,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             commands::show(&p, &store(cli.cache_dir)?, &stage)
         }
         Command::Dag { pipeline, format } => {
-            let p = Pipeline::load(&pipeline.pipeline, &pipeline.sets)?;
+            let p = Pipeline::load_without_data(&pipeline.pipeline, &pipeline.sets)?;
             commands::dag(&p, format);
             Ok(())
         }
-        Command::Gc { dry_run } => commands::gc(&store(cli.cache_dir)?, dry_run),
+        Command::Gc { dry_run, keep_runs } => gc::gc(&store(cli.cache_dir)?, dry_run, keep_runs),
         Command::Ingest {
             path,
             out,

@@ -3,6 +3,7 @@
 
 use crate::diag::{Source, SourceError};
 use crate::handler::{Handler, Parsed};
+use crate::names;
 use crate::stages;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -82,6 +83,8 @@ pub struct Pipeline {
     pub path: PathBuf,
     /// In a topological order (inputs before the stages reading them), file order otherwise.
     pub stages: Vec<StageDef>,
+    /// The `--set` flags it was loaded with (a sweep trial's grid values included), as typed.
+    pub overrides: Vec<String>,
 }
 
 impl Pipeline {
@@ -97,10 +100,32 @@ impl Pipeline {
         Self::parse(path, text, &overrides)
     }
 
+    /// For `dag` and `status`, which describe the pipeline: data files need not exist yet.
+    pub fn load_without_data(path: &Path, sets: &[String]) -> Result<Pipeline, PipelineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let overrides = sets
+            .iter()
+            .map(|s| Override::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::parse_with(path, text, &overrides, false)
+    }
+
     pub fn parse(
         path: &Path,
         text: String,
         overrides: &[Override],
+    ) -> Result<Pipeline, PipelineError> {
+        Self::parse_with(path, text, overrides, true)
+    }
+
+    fn parse_with(
+        path: &Path,
+        text: String,
+        overrides: &[Override],
+        need_data: bool,
     ) -> Result<Pipeline, PipelineError> {
         let mut source = Source::new(path.to_path_buf(), text);
         let doc = DeTable::parse(source.text).map_err(|e| {
@@ -117,7 +142,10 @@ impl Pipeline {
         for (k, v) in doc.iter() {
             match k.get_ref().as_ref() {
                 "name" => match v.get_ref() {
-                    DeValue::String(s) => name = Some(s.to_string()),
+                    DeValue::String(s) => {
+                        check_name(&source, "pipeline `name`", s, v.span())?;
+                        name = Some(s.to_string());
+                    }
                     other => {
                         return Err(source
                             .error(
@@ -159,11 +187,10 @@ impl Pipeline {
                 }
             }
         }
-        let name = name.unwrap_or_else(|| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pipeline".into())
-        });
+        let name = match name {
+            Some(n) => n,
+            None => name_from_file(&source, path, doc_span.start)?,
+        };
         if stage_tables.is_empty() {
             return Err(source
                 .error(
@@ -187,6 +214,7 @@ impl Pipeline {
         for (key, value) in stage_tables {
             let stage = key.get_ref().to_string();
             let span = key.span();
+            check_name(&source, "stage name", &stage, span.clone())?;
             let DeValue::Table(table) = value.get_ref() else {
                 return Err(source
                     .error(
@@ -342,14 +370,16 @@ impl Pipeline {
                     ),
                 )
             })?;
-            check_external_inputs(
-                &source,
-                &raw.name,
-                raw.handler,
-                &config,
-                &raw.table,
-                &raw.span,
-            )?;
+            if need_data {
+                check_external_inputs(
+                    &source,
+                    &raw.name,
+                    raw.handler,
+                    &config,
+                    &raw.table,
+                    &raw.span,
+                )?;
+            }
             stages_out.push(StageDef {
                 name: raw.name,
                 handler: raw.handler,
@@ -361,6 +391,7 @@ impl Pipeline {
             name,
             path: path.to_path_buf(),
             stages: stages_out,
+            overrides: overrides.iter().map(|o| o.raw.clone()).collect(),
         })
     }
 
@@ -404,6 +435,36 @@ impl Pipeline {
     pub fn stage_names(&self) -> Vec<&str> {
         self.stages.iter().map(|s| s.name.as_str()).collect()
     }
+}
+
+/// A pipeline or stage name must be usable as one path component under `.recpipe/`.
+fn check_name(
+    source: &Source,
+    what: &str,
+    name: &str,
+    span: Range<usize>,
+) -> Result<(), SourceError> {
+    match names::unsafe_reason(name) {
+        None => Ok(()),
+        Some(why) => Err(source.error(
+            span,
+            format!(
+                "{what} {name:?} {why}; names become folder names under .recpipe/, so use \
+                 letters, digits, `_`, `-` and `.` (not first), at most {} characters",
+                names::MAX_LEN
+            ),
+        )),
+    }
+}
+
+/// Without `name = ...`, the file's stem, made safe (`my pipeline.toml` → `my_pipeline`).
+fn name_from_file(source: &Source, path: &Path, at: usize) -> Result<String, SourceError> {
+    let stem = path
+        .file_stem()
+        .map(|s| names::sanitize(&s.to_string_lossy()))
+        .unwrap_or_else(|| "pipeline".into());
+    check_name(source, "pipeline name (from the file name)", &stem, at..at)?;
+    Ok(stem)
 }
 
 fn string_list(
@@ -552,19 +613,7 @@ pub fn check_external_inputs(
     table: &DeTable<'static>,
     stage_span: &Range<usize>,
 ) -> Result<(), SourceError> {
-    let mut paths = handler.external_inputs(config);
-    // Stages resolve a data folder into files only when it exists; a missing `path` (the
-    // convention for a stage's data location) must still be reported here, with its line.
-    let synthetic = config.json.get("synthetic").is_some_and(|v| !v.is_null());
-    if let Some(p) = config.json.get("path").and_then(|v| v.as_str())
-        && !synthetic
-    {
-        paths.insert(0, PathBuf::from(p));
-    }
-    for p in paths {
-        if p.exists() {
-            continue;
-        }
+    if let Some(p) = missing_input(handler, config) {
         let shown = p.display().to_string();
         // The stage may have joined a file name onto the folder the user wrote.
         let span = find_string(table, &shown)
@@ -588,6 +637,20 @@ pub fn check_external_inputs(
         return Err(source.error(span, msg));
     }
     Ok(())
+}
+
+/// The first data file or folder a stage reads that does not exist.
+pub fn missing_input(handler: &dyn Handler, config: &Parsed) -> Option<PathBuf> {
+    let mut paths = handler.external_inputs(config);
+    // Stages resolve a data folder into files only when it exists; a missing `path` (the
+    // convention for a stage's data location) must still be reported, with its line.
+    let synthetic = config.json.get("synthetic").is_some_and(|v| !v.is_null());
+    if let Some(p) = config.json.get("path").and_then(|v| v.as_str())
+        && !synthetic
+    {
+        paths.insert(0, PathBuf::from(p));
+    }
+    paths.into_iter().find(|p| !p.exists())
 }
 
 /// Kahn's algorithm with ties broken by file order; on a cycle, the stages on it and the span
