@@ -112,6 +112,12 @@ pub trait Stage {
         Vec::new()
     }
 
+    /// Checks of the config's values that need no data. The runner uses them to say what a
+    /// value the config's types cannot hold should be (`epochs = -1`: "must be at least 1").
+    fn validate(_cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
+        Ok(())
+    }
+
     fn run(
         cfg: &Self::Config,
         inputs: &Inputs,

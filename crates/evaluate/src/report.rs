@@ -39,6 +39,15 @@ pub fn best_model(p: &PartResult) -> Option<&crate::results::RatingRow> {
         .min_by(|a, b| a.metrics.rmse.total_cmp(&b.metrics.rmse))
 }
 
+/// How a row is labelled: a model as its stage with what it is (`train (dot_bias k=50)`), a
+/// baseline by its name.
+pub fn label(eval: &Evaluation, name: &str) -> String {
+    match eval.models.iter().find(|m| m.name == name) {
+        Some(m) => format!("{name} ({} k={})", m.kind, m.k),
+        None => name.to_string(),
+    }
+}
+
 fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
     let _ = writeln!(
         out,
@@ -58,7 +67,7 @@ fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
             Role::Baseline => "baseline",
         };
         let name = if r.role == Role::Model {
-            format!("**{}**", cell(&r.name))
+            format!("**{}**", cell(&label(eval, &r.name)))
         } else {
             cell(&r.name)
         };
@@ -90,7 +99,7 @@ fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {:+.4} | {:+.1}% |",
-                cell(&i.model),
+                cell(&label(eval, &i.model)),
                 cell(&i.baseline),
                 f(i.baseline_rmse, 4),
                 f(i.model_rmse, 4),
@@ -121,7 +130,7 @@ fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                cell(&r.name),
+                cell(&label(eval, &r.name)),
                 f(m.precision, 4),
                 f(m.recall, 4),
                 f(m.ndcg, 4),
@@ -233,7 +242,7 @@ pub fn markdown(eval: &Evaluation, crosstab: Option<&Crosstab>) -> String {
                 out,
                 "**{}**: best model `{}` with RMSE {}",
                 p.part,
-                best.name,
+                label(eval, &best.name),
                 f(best.metrics.rmse, 4)
             );
             if let Some(i) = bias {
@@ -276,7 +285,7 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
         let width = p
             .rating
             .iter()
-            .map(|r| r.name.chars().count())
+            .map(|r| label(eval, &r.name).chars().count())
             .max()
             .unwrap_or(5)
             .max(5);
@@ -301,7 +310,7 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
             let rk = ranking(name);
             out.push(format!(
                 "  {:width$}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}",
-                name,
+                label(eval, name),
                 m.map_or("".into(), |m| f(m.rmse, 4)),
                 m.map_or("".into(), |m| f(m.mae, 4)),
                 m.map_or("".into(), |m| opt(m.r2, 3)),
@@ -321,7 +330,7 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
             };
             out.push(format!(
                 "  {} {verb} bias_baseline by {:.4} RMSE ({:.1}%)",
-                i.model,
+                label(eval, &i.model),
                 i.rmse_gain.abs(),
                 i.rmse_gain_pct.abs()
             ));

@@ -27,6 +27,10 @@ impl Stage for EvaluateStage {
     type Config = Config;
     type Error = EvaluateError;
 
+    fn validate(cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
+        cfg.validate()
+    }
+
     fn run(
         cfg: &Config,
         inputs: &Inputs,
@@ -234,7 +238,7 @@ pub fn run(
             let t = Instant::now();
             let metrics = evaluate_ranking(scorer, &users, &task);
             let seconds = t.elapsed().as_secs_f64();
-            tracing::info!(
+            tracing::debug!(
                 part = part_name.as_str(),
                 model = name,
                 users = users.len(),

@@ -309,8 +309,8 @@ fn stage_writes_every_output_and_compares_models() {
 
     let report = std::fs::read_to_string(out.path("report.md")).unwrap();
     for needle in [
-        "| **perfect** |",
-        "| **noisy** |",
+        "| **perfect (",
+        "| **noisy (",
         "### Model vs baselines",
         "### Ranking @10",
         "### RMSE by user activity",

@@ -55,6 +55,10 @@ impl Stage for ExportStage {
     type Config = Config;
     type Error = ExportError;
 
+    fn validate(cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
+        cfg.validate()
+    }
+
     fn run(
         cfg: &Config,
         inputs: &Inputs,
@@ -443,7 +447,7 @@ pub fn export(
         pca: pca_summary,
         seconds: start.elapsed().as_secs_f64(),
     };
-    tracing::info!(
+    tracing::debug!(
         items = n_items,
         users = n_users,
         files = summary.files.len(),

@@ -37,6 +37,10 @@ impl Stage for SplitStage {
     type Config = Config;
     type Error = SplitError;
 
+    fn validate(cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
+        cfg.validate()
+    }
+
     fn external_inputs(cfg: &Config) -> Vec<PathBuf> {
         // A config that fails validation reads nothing: the stage reports the config error
         // (e.g. `{fold}` in a path without `fold`) instead of the runner a missing file.
@@ -104,7 +108,7 @@ pub fn split(
     }
     bar.finish_and_clear();
     fsutil::write_json(out_dir.join(SUMMARY_FILE), &summary)?;
-    tracing::info!(
+    tracing::debug!(
         train = summary.train.rows,
         valid = summary.valid.rows,
         test = summary.test.rows,

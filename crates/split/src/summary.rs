@@ -107,12 +107,7 @@ impl Summary {
         ));
         for (name, p) in [("valid", &self.valid), ("test", &self.test)] {
             if p.rows > 0 && p.cold_rows > 0 {
-                lines.push(format!(
-                    "{name}: {} ratings of {} users and {} items unseen in train",
-                    thousands(p.cold_rows),
-                    thousands(p.cold_users),
-                    thousands(p.cold_items)
-                ));
+                lines.push(format!("{name}: {}", cold_line(p)));
             }
             if p.dropped_cold_start > 0 {
                 lines.push(format!(
@@ -128,6 +123,23 @@ impl Summary {
             ));
         }
         lines
+    }
+}
+
+/// `362 ratings of 343 items not in train (no unseen users)`: what of a part the train part
+/// never saw, naming only what there is.
+fn cold_line(p: &PartSummary) -> String {
+    let (rows, users, items) = (
+        thousands(p.cold_rows),
+        thousands(p.cold_users),
+        thousands(p.cold_items),
+    );
+    match (p.cold_users, p.cold_items) {
+        (0, _) => format!("{rows} ratings of {items} items not in train (no unseen users)"),
+        (_, 0) => format!("{rows} ratings of {users} users not in train (no unseen items)"),
+        _ => {
+            format!("{rows} ratings of users or items not in train ({users} users, {items} items)")
+        }
     }
 }
 

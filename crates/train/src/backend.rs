@@ -19,7 +19,9 @@ impl Device {
         match choice {
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Auto => {
-                tracing::info!("device = \"auto\": no CUDA backend in this build, training on cpu");
+                tracing::debug!(
+                    "device = \"auto\": no CUDA backend in this build, training on cpu"
+                );
                 Ok(Device::Cpu)
             }
             DeviceChoice::Cuda => Err(TrainError::CudaUnavailable),

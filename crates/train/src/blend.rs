@@ -97,7 +97,7 @@ pub fn blend(
     for ((a, m), p) in members.iter().zip(&models).zip(&member_preds) {
         if !valid.is_empty() {
             let r = rating_metrics(p, &valid.rating).rmse;
-            tracing::info!(
+            tracing::debug!(
                 "blend member `{}` ({}): valid RMSE {r:.4}",
                 a.stage,
                 m.meta.model
@@ -250,7 +250,7 @@ fn fit_weights(preds: &[Vec<f32>], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
         }
     }
     let sol: Vec<f64> = (0..d).map(|i| a[i][d] / a[i][i]).collect();
-    tracing::info!(
+    tracing::debug!(
         "blend weights fitted on valid: {:?} + {:.4}",
         &sol[..d - 1],
         sol[d - 1]
@@ -259,4 +259,55 @@ fn fit_weights(preds: &[Vec<f32>], valid: &Ratings) -> Result<(Vec<f32>, f32)> {
         sol[..d - 1].iter().map(|&w| w as f32).collect(),
         sol[d - 1] as f32,
     ))
+}
+
+/// The summary line of a blend: what it combined and with which weights (a blend folds its
+/// members' factors into one model; it trains no epochs).
+pub(crate) fn describe(meta: &ModelMeta, seconds: f64) -> String {
+    let c = &meta.config;
+    let names = |key: &str| -> Vec<String> {
+        c[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().unwrap_or("?").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (members, models) = (names("members"), names("member_models"));
+    let weights: Vec<f64> = c["weights"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    let terms: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let model = models.get(i).map(|s| format!(" ({s})")).unwrap_or_default();
+            let w = weights
+                .get(i)
+                .map_or(String::new(), |&w| format!("{} × ", short(w)));
+            format!("{w}{m}{model}")
+        })
+        .collect();
+    let intercept = short(c["intercept"].as_f64().unwrap_or(0.0));
+    let how = if c["fitted"].as_bool() == Some(true) {
+        ", weights fitted on valid"
+    } else {
+        ""
+    };
+    format!(
+        "blend of {} members: {} + {intercept}{how}; folded into one k={} model in {seconds:.2}s",
+        members.len(),
+        terms.join(" + "),
+        meta.k
+    )
+}
+
+/// At most four decimals, without trailing zeros: `0.5`, `0.6321`, `-0.012`.
+fn short(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
 }

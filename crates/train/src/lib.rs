@@ -42,6 +42,10 @@ impl Stage for TrainStage {
         cfg.item_features_file.iter().cloned().collect()
     }
 
+    fn validate(cfg: &Config) -> Result<()> {
+        cfg.validate()
+    }
+
     fn run(cfg: &Config, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Result<Outputs> {
         let split = inputs.nearest("split")?;
         let train = Ratings::read(split.file("train.parquet"))?;
@@ -119,25 +123,33 @@ impl TrainResult {
             "n_items": meta.n_items,
             "k": meta.k,
         });
-        let mut lines = vec![format!(
-            "{} k={} on {} ({} threads): {} epochs in {:.2}s, {:.2}M ratings/s",
-            meta.model,
-            meta.k,
-            self.device.name(),
-            self.threads,
-            h.len(),
-            seconds,
-            rps / 1e6
-        )];
+        let mut lines = vec![if meta.model == "blend" {
+            blend::describe(meta, seconds)
+        } else {
+            format!(
+                "{} k={} on {} ({} threads): {} epochs in {:.2}s, {} ratings/s",
+                meta.model,
+                meta.k,
+                self.device.name(),
+                self.threads,
+                h.len(),
+                seconds,
+                recpipe_core::progress::human_rate(rps)
+            )
+        }];
         if let Some(m) = self.best {
             let acc = m
                 .accuracy
                 .map(|a| format!(", accuracy {a:.4}"))
                 .unwrap_or_default();
-            lines.push(format!(
-                "best epoch {}: valid RMSE {:.4}, MAE {:.4}{acc}",
-                self.best_epoch, m.rmse, m.mae
-            ));
+            lines.push(if meta.model == "blend" {
+                format!("valid RMSE {:.4}, MAE {:.4}{acc}", m.rmse, m.mae)
+            } else {
+                format!(
+                    "best epoch {}: valid RMSE {:.4}, MAE {:.4}{acc}",
+                    self.best_epoch, m.rmse, m.mae
+                )
+            });
         }
         Outputs { summary, lines }
     }
@@ -298,16 +310,15 @@ fn run_epochs(
     let mut best_rmse: Option<f64> = None;
     let mut since_best = 0usize;
     let mut stopped_early = false;
+    // One bar over every epoch's batches, so its rate and ETA are the whole run's.
+    let bar = progress.count((cfg.epochs * steps_per_epoch) as u64, "train");
     for epoch in 1..=cfg.epochs {
         shuffle_rng.shuffle(&mut order);
-        let bar = progress.count(
-            steps_per_epoch as u64,
-            &format!("epoch {epoch}/{}", cfg.epochs),
-        );
+        bar.set_message(format!("epoch {epoch}/{}", cfg.epochs));
         let start = Instant::now();
         let step0 = (epoch - 1) * steps_per_epoch;
         let mut report = |b: usize, loss: f64| {
-            bar.set_position(b as u64);
+            bar.set_position((step0 + b) as u64);
             if progress.enabled() {
                 bar.set_message(format!("epoch {epoch}/{} loss {loss:.4}", cfg.epochs));
             }
@@ -322,7 +333,6 @@ fn run_epochs(
                 suggest: d.lr / 10.0,
             })?;
         let seconds = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
         let lr = schedule.lr(step0 + steps_per_epoch - 1);
         if !trainer.finite() {
             return Err(TrainError::Diverged {
@@ -345,7 +355,7 @@ fn run_epochs(
         });
         match metrics {
             Some(m) => tracing::info!(
-                "epoch {epoch}/{}: train loss {loss:.4}, valid RMSE {:.4}, MAE {:.4}{}, {:.2}s, {:.2}M ratings/s",
+                "epoch {epoch}/{}: train loss {loss:.4}, valid RMSE {:.4}, MAE {:.4}{}, {:.2}s, {} ratings/s",
                 cfg.epochs,
                 m.rmse,
                 m.mae,
@@ -353,7 +363,7 @@ fn run_epochs(
                     .map(|a| format!(", accuracy {a:.4}"))
                     .unwrap_or_default(),
                 seconds,
-                train.len() as f64 / seconds.max(1e-9) / 1e6
+                recpipe_core::progress::human_rate(train.len() as f64 / seconds.max(1e-9))
             ),
             None => tracing::info!(
                 "epoch {epoch}/{}: train loss {loss:.4}, {seconds:.2}s (no valid set)",
@@ -384,6 +394,7 @@ fn run_epochs(
             }
         }
     }
+    bar.finish_and_clear();
     let (best_epoch, best_metrics, tensors) = best.expect("at least one epoch ran");
     let meta = ModelMeta {
         model: cfg.model.name().to_string(),
