@@ -369,35 +369,65 @@ fn dag_and_status_work_without_the_data() {
     );
 }
 
-/// Run gc where removing fails: as root (which ignores permissions) as the nobody user via
-/// setpriv on a cache it does not own; otherwise with the kind folder made read-only.
+/// How removal is made to fail for the gc failure test.
+enum Block {
+    /// Not root: the kind folder made read-only (nothing can be renamed out of it).
+    ReadOnlyParent,
+    /// Root (which ignores permissions): the artifact made immutable with chattr.
+    Immutable,
+    /// Root without chattr support: gc run as nobody on a cache owned by root.
+    Nobody,
+}
+
+fn chattr(flag: &str, path: &Path) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 #[test]
 fn gc_reports_each_failure_and_exits_non_zero() {
+    use std::os::unix::fs::PermissionsExt;
     let t = chain();
     t.run(&["run", "c.toml", "--set", "c.value=old"]).ok();
     t.run(&["run", "c.toml"]).ok();
+    let old = t
+        .artifacts("_test")
+        .into_iter()
+        .find(|a| {
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+            m["config"]["value"] == "old"
+        })
+        .unwrap();
     let kind_dir = t.path(".recpipe/cache/_test");
     let root = std::process::Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
-    let mut cmd = if root {
-        if !Path::new("/usr/bin/setpriv").exists() {
-            eprintln!("skipped: running as root without setpriv, removal cannot be made to fail");
-            return;
-        }
-        // nobody must be able to reach the test folder and the binary.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut c = std::process::Command::new("/usr/bin/setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin());
-        c
-    } else {
-        use std::os::unix::fs::PermissionsExt;
+    let block = if !root {
         std::fs::set_permissions(&kind_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-        std::process::Command::new(bin())
+        Block::ReadOnlyParent
+    } else if chattr("+i", &old) {
+        Block::Immutable
+    } else if Path::new("/usr/bin/setpriv").exists() {
+        std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Block::Nobody
+    } else {
+        eprintln!("skipped: root without chattr or setpriv; removal cannot be made to fail");
+        return;
+    };
+    let mut cmd = match block {
+        Block::Nobody => {
+            let mut c = std::process::Command::new("/usr/bin/setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin());
+            c
+        }
+        _ => std::process::Command::new(bin()),
     };
     let out = cmd
         .args(["gc", "--keep-runs", "1"])
@@ -406,21 +436,29 @@ fn gc_reports_each_failure_and_exits_non_zero() {
         .env_remove("RECPIPE_CACHE_DIR")
         .output()
         .unwrap();
+    match block {
+        Block::ReadOnlyParent => {
+            std::fs::set_permissions(&kind_dir, std::fs::Permissions::from_mode(0o755)).unwrap()
+        }
+        Block::Immutable => assert!(chattr("-i", &old)),
+        Block::Nobody => {}
+    }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !root {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&kind_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("gc: cannot remove") && stderr.contains("could not be removed"),
+        stderr.contains("could not be removed (listed above)"),
         "{stdout}\n{stderr}"
     );
+    if matches!(block, Block::Nobody) {
+        assert!(stderr.contains("gc: cannot remove"), "{stderr}");
+    } else {
+        let line = format!("gc: cannot remove {}: ", old.display());
+        assert!(stderr.contains(&line), "{line}\n{stdout}\n{stderr}");
+        // The rest of the sweep went on: the old run record went.
+        assert!(stdout.contains("removed run record"), "{stdout}");
+    }
     assert!(!stdout.contains("removed artifact"), "{stdout}");
-    assert_eq!(
-        t.artifacts("_test").len(),
-        4,
-        "nothing removed (a, b, c and c.value=old)"
-    );
+    assert!(old.join("manifest.json").is_file(), "the artifact is whole");
+    assert_eq!(t.artifacts("_test").len(), 4, "a, b, c and c.value=old");
 }

@@ -9,11 +9,15 @@ use std::path::PathBuf;
     version,
     about = "Recommender pipelines on MovieLens-style ratings: ingest → split → train → evaluate → export, cached stage by stage",
     long_about = None,
-    after_help = "Examples:\n  recpipe run pipelines/quickstart.toml\n  recpipe run pipelines/quickstart.toml --set split.seed=7\n  recpipe status pipelines/quickstart.toml\n  recpipe show pipelines/quickstart.toml split\n  recpipe ingest data/ml-latest-small --out out/ingest\n\nLogs go to stderr; set RUST_LOG=debug for more. RECPIPE_NO_PROGRESS=1 hides progress bars."
+    after_help = "Examples:\n  recpipe run pipelines/quickstart.toml\n  recpipe run pipelines/quickstart.toml --set split.seed=7\n  recpipe status pipelines/quickstart.toml\n  recpipe show pipelines/quickstart.toml split\n  recpipe ingest data/ml-latest-small --out out/ingest\n\nLogs go to stderr: -v for more, -vv for everything (RUST_LOG, if set, decides instead). RECPIPE_NO_PROGRESS=1 hides progress bars."
 )]
 pub struct Cli {
-    /// Directory holding the `.recpipe` cache folder [default: the current directory]
-    #[arg(long, global = true, env = "RECPIPE_CACHE_DIR", value_name = "DIR")]
+    /// More log output on stderr: -v debug, -vv trace; `show -v` prints whole schemas and summaries
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Set from the subcommand's `--cache-dir` (only commands that use the cache have one).
+    #[arg(skip)]
     pub cache_dir: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -34,7 +38,12 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  recpipe status pipelines/quickstart.toml --set split.seed=7"
     )]
-    Status(PipelineArgs),
+    Status {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Show a stage's artifact: path, files, rows, Parquet schema, summary
     #[command(after_help = "Example:\n  recpipe show pipelines/quickstart.toml split")]
     Show {
@@ -42,6 +51,8 @@ pub enum Command {
         pipeline: PipelineArgs,
         /// Stage name, as in [stages.NAME]
         stage: String,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Print the pipeline's stage graph
     #[command(
@@ -64,6 +75,8 @@ pub enum Command {
         /// How many of each pipeline's most recent runs to keep
         #[arg(long, value_name = "N", default_value_t = crate::gc::DEFAULT_KEEP_RUNS)]
         keep_runs: usize,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// One-off ingest of a ratings file or MovieLens folder into DIR (no pipeline, no cache)
     #[command(
@@ -94,15 +107,20 @@ pub enum Command {
         after_help = "Example:\n  recpipe synth --out out/synth --users 10000 --items 2000 --ratings 1000000 --seed 1"
     )]
     Synth {
-        #[command(flatten)]
-        out: OutArgs,
-        #[arg(long)]
+        /// Output directory: ratings.csv and movies.csv in MovieLens ml-latest layout
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of users, each with at least one rating [default: 10000]
+        #[arg(long, value_name = "N")]
         users: Option<u64>,
-        #[arg(long)]
+        /// Number of items (movies) [default: 4000]
+        #[arg(long, value_name = "N")]
         items: Option<u64>,
-        #[arg(long)]
+        /// Number of ratings: at least --users, at most --users × --items [default: 1500000]
+        #[arg(long, value_name = "N")]
         ratings: Option<u64>,
-        #[arg(long)]
+        /// Random seed: the same seed gives the same files [default: 42]
+        #[arg(long, value_name = "S")]
         seed: Option<u64>,
     },
     /// One-off split of an ingest artifact
@@ -133,9 +151,18 @@ pub struct PipelineArgs {
 }
 
 #[derive(Args)]
+pub struct CacheArgs {
+    /// Directory holding the `.recpipe` cache folder [default: the current directory]
+    #[arg(long, env = "RECPIPE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Run only this stage (and the stages it needs); repeatable
     #[arg(long, value_name = "STAGE")]
     pub stage: Vec<String>,
@@ -187,6 +214,8 @@ Examples:
 pub struct SweepArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// A swept key and its values; repeatable (one axis per key)
     #[arg(long = "grid", value_name = "STAGE.KEY=V1,V2,...", required = true)]
     pub grid: Vec<String>,
@@ -246,4 +275,19 @@ pub enum DagFormat {
     Text,
     Mermaid,
     Dot,
+}
+
+impl Command {
+    /// The `--cache-dir` of commands that use the cache; `RECPIPE_CACHE_DIR` for the others.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        match self {
+            Command::Run(RunArgs { cache, .. })
+            | Command::Sweep(SweepArgs { cache, .. })
+            | Command::Status { cache, .. }
+            | Command::Show { cache, .. }
+            | Command::Gc { cache, .. } => cache.cache_dir.clone(),
+            #[allow(unreachable_patterns)]
+            _ => std::env::var_os("RECPIPE_CACHE_DIR").map(PathBuf::from),
+        }
+    }
 }

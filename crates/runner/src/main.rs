@@ -7,10 +7,13 @@ mod diag;
 mod exec;
 mod gc;
 mod handler;
+mod out;
 mod names;
+mod numbers;
 mod pipeline;
 mod stages;
 mod sweep;
+mod synth;
 mod test_stage;
 mod view;
 
@@ -22,12 +25,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    let mut cli = Cli::parse();
+    cli.cache_dir = cli.command.cache_dir();
+    init_logging(cli.verbose);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             if let Some(excerpt) = e.downcast_ref::<PipelineError>().and_then(|p| p.excerpt()) {
                 eprintln!("{excerpt}");
             }
@@ -36,12 +40,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// The error and its causes on one line, each cause once (a message that already quotes its
+/// source does not repeat it).
+fn error_message(e: &anyhow::Error) -> String {
+    if let Some(PipelineError::Read { path, source }) =
+        e.chain().find_map(|c| c.downcast_ref::<PipelineError>())
+        && source.kind() == std::io::ErrorKind::NotFound
+    {
+        return format!(
+            "pipeline file {} not found; the shipped pipelines are in pipelines/",
+            path.display()
+        );
+    }
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text = format!("{text}: {c}");
+        }
+    }
+    text
+}
+
+/// Warnings and the few infos that matter by default; `-v` debug and `-vv` trace for recpipe's
+/// own crates; `RUST_LOG`, when set, decides instead.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,recpipe=info",
+        1 => "warn,recpipe=debug",
+        _ => "info,recpipe=trace",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(recpipe_core::progress::LogWriter::default)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
@@ -72,20 +105,24 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sweep(a) => sweep::sweep(&a, &store(cli.cache_dir)?),
-        Command::Status(a) => {
+        Command::Status { pipeline: a, .. } => {
             let p = Pipeline::load_without_data(&a.pipeline, &a.sets)?;
             exec::status(&p, &store(cli.cache_dir)?)
         }
-        Command::Show { pipeline, stage } => {
+        Command::Show {
+            pipeline, stage, ..
+        } => {
             let p = Pipeline::load(&pipeline.pipeline, &pipeline.sets)?;
-            commands::show(&p, &store(cli.cache_dir)?, &stage)
+            commands::show(&p, &store(cli.cache_dir)?, &stage, cli.verbose > 0)
         }
         Command::Dag { pipeline, format } => {
             let p = Pipeline::load_without_data(&pipeline.pipeline, &pipeline.sets)?;
             commands::dag(&p, format);
             Ok(())
         }
-        Command::Gc { dry_run, keep_runs } => gc::gc(&store(cli.cache_dir)?, dry_run, keep_runs),
+        Command::Gc {
+            dry_run, keep_runs, ..
+        } => gc::gc(&store(cli.cache_dir)?, dry_run, keep_runs),
         Command::Ingest {
             path,
             out,
@@ -118,7 +155,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             items,
             ratings,
             seed,
-        } => synth(&out.out, users, items, ratings, seed),
+        } => synth::synth(
+            &out,
+            &synth::Flags {
+                users,
+                items,
+                ratings,
+                seed,
+            },
+        ),
         Command::Split(a) => commands::oneoff("split", vec![], &a.sets.sets, &a.input, &a.out.out),
         Command::Train(a) => commands::oneoff("train", vec![], &a.sets.sets, &a.input, &a.out.out),
         Command::Evaluate(a) => {
@@ -128,48 +173,4 @@ fn dispatch(cli: Cli) -> Result<()> {
             commands::oneoff("export", vec![], &a.sets.sets, &a.input, &a.out.out)
         }
     }
-}
-
-fn synth(
-    out: &std::path::Path,
-    users: Option<u64>,
-    items: Option<u64>,
-    ratings: Option<u64>,
-    seed: Option<u64>,
-) -> Result<()> {
-    let mut cfg = recpipe_ingest::synth::SynthConfig::default();
-    let narrow = |v: u64, flag: &str| -> Result<u32> {
-        u32::try_from(v)
-            .map_err(|_| anyhow::anyhow!("{flag} {v} is too large (at most {})", u32::MAX))
-    };
-    if let Some(u) = users {
-        cfg.n_users = narrow(u, "--users")?;
-    }
-    if let Some(i) = items {
-        cfg.n_items = narrow(i, "--items")?;
-    }
-    if let Some(r) = ratings {
-        cfg.n_ratings = r;
-    }
-    if let Some(s) = seed {
-        cfg.seed = s;
-    }
-    let summary = recpipe_ingest::synth::generate(&cfg, out)
-        .with_context(|| format!("cannot generate synthetic data into {}", out.display()))?;
-    println!(
-        "synth: wrote {} ratings of {} users on {} items to {} and {} in {:.2}s",
-        summary.n_ratings,
-        summary.n_users,
-        summary.n_items,
-        summary.ratings_file.display(),
-        summary.movies_file.display(),
-        summary.seconds
-    );
-    println!(
-        "  the planted model's RMSE is {:.4} (bias only {:.4}); ingest with `recpipe ingest {} --out DIR`",
-        summary.oracle_rmse,
-        summary.bias_only_rmse,
-        out.display()
-    );
-    Ok(())
 }
