@@ -30,7 +30,13 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
     }
     // The run ends with the model-vs-baselines table and the report's path.
     assert!(r.stdout.contains("bias_baseline"), "{r}");
-    assert!(r.stdout.contains("train beats bias_baseline by"), "{r}");
+    // Models are labelled with what they are, not only their stage's name.
+    assert!(r.stdout.contains("train (dot_bias k=50) "), "{r}");
+    assert!(
+        r.stdout
+            .contains("train (dot_bias k=50) beats bias_baseline by"),
+        "{r}"
+    );
     let report = t.path(".recpipe/runs/quickstart/evaluate/report.md");
     assert!(
         r.stdout.contains(&format!("report: {}", report.display())),
@@ -105,7 +111,12 @@ fn best_pipeline_blends_two_models_and_compares_them() {
     for s in ["mf", "autorec", "blend", "evaluate", "export"] {
         assert_eq!(r.status_of(s), "ran", "{r}");
     }
-    for row in ["blend ", "mf ", "autorec ", "blend beats bias_baseline"] {
+    for row in [
+        "blend (blend k=",
+        "mf (",
+        "autorec (",
+        ") beats bias_baseline",
+    ] {
         assert!(r.stdout.contains(row), "{row}: {r}");
     }
     let run = ".recpipe/runs/ml-latest-small-best";

@@ -4,6 +4,8 @@ use crate::cache::{self, Manifest, Store};
 use crate::cli::DagFormat;
 use crate::diag::Source;
 use crate::exec::{self, State};
+use crate::numbers;
+use crate::out::outln;
 use crate::pipeline::{self, Override, Pipeline, PipelineError};
 use crate::stages;
 use crate::view;
@@ -14,7 +16,9 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub fn show(p: &Pipeline, store: &Store, stage: &str) -> Result<()> {
+/// A stage's artifact in a screenful; `verbose` adds each Parquet file's schema and the
+/// stage's whole recorded summary.
+pub fn show(p: &Pipeline, store: &Store, stage: &str, verbose: bool) -> Result<()> {
     let i = p.index_of(stage).ok_or_else(|| {
         anyhow!(
             "no stage named `{stage}` in {}; stages: {}",
@@ -49,16 +53,18 @@ pub fn show(p: &Pipeline, store: &Store, stage: &str) -> Result<()> {
             }
         }
     };
-    println!("stage     {} (kind {})", s.name, s.kind());
-    println!("status    {}", note.as_deref().unwrap_or("fresh"));
-    println!("artifact  {}", dir.display());
-    println!("view      {}", view_note(&link, in_view.as_deref(), &dir));
-    println!(
+    outln!("stage     {} (kind {})", s.name, s.kind());
+    outln!("status    {}", note.as_deref().unwrap_or("fresh"));
+    outln!("artifact  {}", dir.display());
+    outln!("view      {}", view_note(&link, in_view.as_deref(), &dir));
+    outln!(
         "built     {} in {:.2}s by recpipe {}",
-        manifest.start, manifest.duration_s, manifest.version
+        manifest.start,
+        manifest.duration_s,
+        manifest.version
     );
-    println!("key       {}", manifest.key);
-    print_manifest_body(&dir, &manifest)
+    outln!("key       {}", manifest.key);
+    print_manifest_body(&dir, &manifest, verbose)
 }
 
 /// Where the view's link for the stage points, next to the artifact `show` describes.
@@ -77,7 +83,7 @@ fn view_note(link: &Path, in_view: Option<&Path>, shown: &Path) -> String {
     }
 }
 
-fn print_manifest_body(dir: &Path, m: &Manifest) -> Result<()> {
+fn print_manifest_body(dir: &Path, m: &Manifest, verbose: bool) -> Result<()> {
     if !m.inputs.upstream.is_empty() {
         let ups: Vec<String> = m
             .inputs
@@ -85,47 +91,52 @@ fn print_manifest_body(dir: &Path, m: &Manifest) -> Result<()> {
             .iter()
             .map(|u| format!("{} ({})", u.stage, u.key))
             .collect();
-        println!("inputs    {}", ups.join(", "));
+        outln!("inputs    {}", ups.join(", "));
     }
     for e in &m.inputs.external {
-        println!(
+        outln!(
             "data      {} ({}, blake3 {})",
             e.path.display(),
             cache::human_bytes(e.bytes),
             &e.blake3[..16.min(e.blake3.len())]
         );
     }
-    println!("config    {}", serde_json::to_string(&m.config)?);
-    println!("files");
+    outln!(
+        "config    {}",
+        serde_json::to_string(&numbers::tidy(&m.config))?
+    );
+    outln!("files");
     for o in &m.outputs {
         let rows = o.rows.map(|r| format!("{r} rows")).unwrap_or_default();
-        println!(
+        outln!(
             "  {:<24} {:>10}  {rows}",
             o.path,
             cache::human_bytes(o.bytes)
         );
-        if o.path.ends_with(".parquet") {
+        if verbose && o.path.ends_with(".parquet") {
             match parquet_schema(&dir.join(&o.path)) {
                 Ok(fields) => {
                     for f in fields {
-                        println!("      {f}");
+                        outln!("      {f}");
                     }
                 }
-                Err(e) => println!("      (cannot read schema: {e:#})"),
+                Err(e) => outln!("      (cannot read schema: {e:#})"),
             }
         }
     }
     if !m.lines.is_empty() {
-        println!("summary");
+        outln!("summary");
         for l in &m.lines {
-            println!("  {l}");
+            outln!("  {l}");
         }
     }
-    if !m.summary.is_null() {
-        println!("summary.json");
-        for l in serde_json::to_string_pretty(&m.summary)?.lines() {
-            println!("  {l}");
+    if verbose && !m.summary.is_null() {
+        outln!("summary.json");
+        for l in serde_json::to_string_pretty(&numbers::tidy(&m.summary))?.lines() {
+            outln!("  {l}");
         }
+    } else if !m.summary.is_null() {
+        outln!("(-v adds each file's schema and the whole recorded summary)");
     }
     Ok(())
 }
@@ -156,7 +167,7 @@ pub fn dag(p: &Pipeline, format: DagFormat) {
     };
     match format {
         DagFormat::Text => {
-            println!("{} ({})", p.name, p.path.display());
+            outln!("{} ({})", p.name, p.path.display());
             let mut shown = vec![false; p.stages.len()];
             fn walk(
                 p: &Pipeline,
@@ -169,7 +180,7 @@ pub fn dag(p: &Pipeline, format: DagFormat) {
                 let s = &p.stages[i];
                 let branch = if last { "└── " } else { "├── " };
                 let again = shown[i];
-                println!(
+                outln!(
                     "{prefix}{branch}{} [{}]{}",
                     s.name,
                     s.kind(),
@@ -193,28 +204,28 @@ pub fn dag(p: &Pipeline, format: DagFormat) {
             }
         }
         DagFormat::Mermaid => {
-            println!("graph TD");
+            outln!("graph TD");
             for s in &p.stages {
-                println!("  {}[\"{} ({})\"]", s.name, s.name, s.kind());
+                outln!("  {}[\"{} ({})\"]", s.name, s.name, s.kind());
             }
             for s in &p.stages {
                 for &j in &s.inputs {
-                    println!("  {} --> {}", p.stages[j].name, s.name);
+                    outln!("  {} --> {}", p.stages[j].name, s.name);
                 }
             }
         }
         DagFormat::Dot => {
-            println!("digraph \"{}\" {{", p.name);
-            println!("  rankdir=LR;");
+            outln!("digraph \"{}\" {{", p.name);
+            outln!("  rankdir=LR;");
             for s in &p.stages {
-                println!("  \"{}\" [label=\"{}\\n({})\"];", s.name, s.name, s.kind());
+                outln!("  \"{}\" [label=\"{}\\n({})\"];", s.name, s.name, s.kind());
             }
             for s in &p.stages {
                 for &j in &s.inputs {
-                    println!("  \"{}\" -> \"{}\";", p.stages[j].name, s.name);
+                    outln!("  \"{}\" -> \"{}\";", p.stages[j].name, s.name);
                 }
             }
-            println!("}}");
+            outln!("}}");
         }
     }
 }
@@ -387,9 +398,9 @@ pub fn oneoff(
         .with_context(|| format!("cannot move {} to {}", tmp.display(), out.display()))?;
     cache::fsync_dir(&parent);
     for l in &manifest.lines {
-        println!("{l}");
+        outln!("{l}");
     }
-    println!(
+    outln!(
         "{kind}: wrote {} in {:.2}s",
         out.display(),
         manifest.duration_s

@@ -3,6 +3,8 @@
 
 use crate::cache::{self, ExternalRef, Invalid, Manifest, Store, UpstreamRef};
 use crate::handler::Handler;
+use crate::numbers;
+use crate::out::outln;
 use crate::pipeline::{Pipeline, missing_input};
 use crate::view;
 use anyhow::{Context, Result, anyhow, bail};
@@ -227,7 +229,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
             }
         }
         other => {
-            out.insert(prefix.to_string(), other.to_string());
+            out.insert(prefix.to_string(), numbers::tidy(other).to_string());
         }
     }
 }
@@ -349,7 +351,7 @@ fn exec_stage(ctx: &Ctx, i: usize) -> Result<Outcome> {
             .filter(|j| !s.inputs.contains(j))
             .map(|j| artifact_of(ctx, j)),
     );
-    tracing::info!(
+    tracing::debug!(
         "running stage `{}` ({kind}): {}",
         s.name,
         reasons.join("; ")
@@ -467,11 +469,11 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
             match assess(p, i, &plan[i], store, forced[i]) {
                 State::Fresh(_) => {
                     report.fresh += 1;
-                    println!("{name:<width$}  fresh      would reuse {}", plan[i].key);
+                    outln!("{name:<width$}  fresh      would reuse {}", plan[i].key);
                 }
                 State::Stale { reasons, .. } => {
                     report.ran += 1;
-                    println!("{name:<width$}  would run  {}", reasons.join("; "));
+                    outln!("{name:<width$}  would run  {}", reasons.join("; "));
                 }
             }
         }
@@ -543,19 +545,19 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
                                 "cached"
                             };
                             if !opts.quiet {
-                                println!("{name:<width$}  fresh  {:>8}  {how}", "");
+                                outln!("{name:<width$}  fresh  {:>8}  {how}", "");
                             }
                         }
                         Outcome::Ran { manifest, reasons } => {
                             report.ran += 1;
                             if !opts.quiet {
-                                println!(
+                                outln!(
                                     "{name:<width$}  ran    {:>8}  {}",
                                     fmt_duration(took),
                                     reasons.join("; ")
                                 );
                                 for l in &manifest.lines {
-                                    println!("{:width$}    {l}", "");
+                                    outln!("{:width$}    {l}", "");
                                 }
                             }
                         }
@@ -565,7 +567,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
                 Err(e) => {
                     st[i] = St::Failed;
                     if !opts.quiet {
-                        println!("{name:<width$}  FAILED {:>8}  {e:#}", fmt_duration(took));
+                        outln!("{name:<width$}  FAILED {:>8}  {e:#}", fmt_duration(took));
                     }
                     errors.push(e);
                 }
@@ -579,7 +581,7 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
         .collect();
     if let Some(first) = errors.into_iter().next() {
         if !skipped.is_empty() && !opts.quiet {
-            println!("not run (an upstream stage failed): {}", skipped.join(", "));
+            outln!("not run (an upstream stage failed): {}", skipped.join(", "));
         }
         return Err(first);
     }
@@ -595,14 +597,14 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunReport> 
             }
             let stage = &p.stages[*i].name;
             if matches!(outcome, Outcome::Fresh { .. }) {
-                println!("{stage} (cached):");
+                outln!("{stage} (cached):");
                 for l in m.lines.iter().filter(|l| !l.starts_with("report:")) {
-                    println!("    {l}");
+                    outln!("    {l}");
                 }
             }
-            println!("report: {}", runs.join(stage).join("report.md").display());
+            outln!("report: {}", runs.join(stage).join("report.md").display());
         }
-        println!(
+        outln!(
             "{} ran, {} fresh in {}; artifacts: {}",
             report.ran,
             report.fresh,
@@ -655,26 +657,26 @@ pub fn status(p: &Pipeline, store: &Store) -> Result<()> {
         let planned = match planned {
             Ok(planned) => planned,
             Err(Blocked::Missing(path)) => {
-                println!(
+                outln!(
                     "{name:<width$}  missing  input {} not found",
                     path.display()
                 );
                 continue;
             }
             Err(Blocked::Upstream(stage)) => {
-                println!("{name:<width$}  unknown  until `{stage}` can run (its input is missing)");
+                outln!("{name:<width$}  unknown  until `{stage}` can run (its input is missing)");
                 continue;
             }
         };
         match assess(p, i, planned, store, false) {
-            State::Fresh(m) => println!(
+            State::Fresh(m) => outln!(
                 "{name:<width$}  fresh  {} (built {} in {:.2}s)",
                 store.artifact_dir(&m.kind, &m.key).display(),
                 m.start,
                 m.duration_s
             ),
             State::Stale { reasons, .. } => {
-                println!("{name:<width$}  stale  {}", reasons.join("; "))
+                outln!("{name:<width$}  stale  {}", reasons.join("; "))
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::cache::{self, Store};
 use crate::names;
+use crate::out::outln;
 use crate::view;
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
@@ -65,7 +66,7 @@ impl Sweep<'_> {
                 self.fail(&trash, e);
             }
         }
-        println!(
+        outln!(
             "{verb} {what} {} ({}): {why}",
             path.display(),
             cache::human_bytes(size)
@@ -98,13 +99,13 @@ pub fn gc(store: &Store, dry_run: bool, keep_runs: usize) -> Result<()> {
     };
     let referenced = prune_runs(&mut sweep, keep_runs);
     if runs_in_progress {
-        println!("gc: a `recpipe run` is in progress; artifacts are kept until it finishes");
+        outln!("gc: a `recpipe run` is in progress; artifacts are kept until it finishes");
     } else {
         sweep_artifacts(&mut sweep, &referenced, keep_runs);
     }
     sweep_tmp(&mut sweep);
     let verb = if dry_run { "would remove" } else { "removed" };
-    println!(
+    outln!(
         "gc: {verb} {} director{} ({}) and {} old run record{}; kept per pipeline: the run its \
          view shows, its latest run without --set, and its last {keep_runs} runs",
         sweep.count,

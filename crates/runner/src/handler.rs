@@ -67,11 +67,12 @@ impl<S: Stage + 'static> Handler for StageHandler<S> {
 
     fn parse(&self, table: Spanned<DeValue<'static>>) -> Result<Parsed, SpanError> {
         let span = table.span();
-        let cfg =
-            S::Config::deserialize(ValueDeserializer::from(table)).map_err(|e| SpanError {
-                message: e.message().to_string(),
-                span: e.span().unwrap_or(span.clone()),
-            })?;
+        let cfg = S::Config::deserialize(ValueDeserializer::from(table.clone())).map_err(|e| {
+            let at = e.span().unwrap_or(span.clone());
+            let message = negative_message::<S>(&table, &at, e.message())
+                .unwrap_or_else(|| e.message().to_string());
+            SpanError { message, span: at }
+        })?;
         Self::wrap(cfg).map_err(|e| SpanError {
             message: format!("config cannot be recorded as JSON: {e}"),
             span,
@@ -98,4 +99,41 @@ impl<S: Stage + 'static> Handler for StageHandler<S> {
 pub struct SpanError {
     pub message: String,
     pub span: std::ops::Range<usize>,
+}
+
+/// For a negative number where the config wants a count (`invalid value: integer `-1`,
+/// expected usize`): what the key accepts, from the stage's own checks of the value 0
+/// ("must be at least 1"), else that it cannot be negative.
+fn negative_message<S: Stage>(
+    table: &Spanned<DeValue<'static>>,
+    at: &std::ops::Range<usize>,
+    message: &str,
+) -> Option<String> {
+    let rest = message.strip_prefix("invalid value: integer `-")?;
+    let (digits, expected) = rest.split_once('`')?;
+    if !expected.starts_with(", expected u") {
+        return None;
+    }
+    let fallback = Some(format!("must be 0 or more, got -{digits}"));
+    let DeValue::Table(t) = table.get_ref() else {
+        return fallback;
+    };
+    let Some((key, _)) = t.iter().find(|(_, v)| v.span() == *at) else {
+        return fallback;
+    };
+    let mut zeroed = t.clone();
+    let zero = Spanned::new(at.clone(), DeValue::Integer(toml::de::DeInteger::default()));
+    zeroed.insert(key.clone(), zero);
+    let as_zero = Spanned::new(table.span(), DeValue::Table(zeroed));
+    let Ok(cfg) = S::Config::deserialize(ValueDeserializer::from(as_zero)) else {
+        return fallback;
+    };
+    let quoted = format!("`{}` ", key.get_ref());
+    match S::validate(&cfg) {
+        Err(e) => match e.to_string().split_once(&quoted) {
+            Some((_, why)) => Some(format!("{why}, got -{digits}")),
+            None => fallback,
+        },
+        Ok(()) => fallback,
+    }
 }

@@ -8,6 +8,7 @@
 use crate::cache::Store;
 use crate::cli::SweepArgs;
 use crate::exec::{self, Outcome, RunOptions};
+use crate::out::outln;
 use crate::pipeline::{Override, Pipeline};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
@@ -411,7 +412,7 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "sweep {}: {n} trial{}{drawn} over {}; metric {} ({})",
         base.name,
         if n == 1 { "" } else { "s" },
@@ -492,11 +493,11 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
                         );
                     }
                 };
-                println!("{head}  {shown}  {seconds:.2}s  {}", work.join("; "));
+                outln!("{head}  {shown}  {seconds:.2}s  {}", work.join("; "));
             }
             Err(e) => {
                 let e = format!("{e:#}");
-                println!("{head}  FAILED  {seconds:.2}s  {e}");
+                outln!("{head}  FAILED  {seconds:.2}s  {e}");
                 trial.error = Some(e);
             }
         }
@@ -534,7 +535,7 @@ pub fn sweep(args: &SweepArgs, store: &Store) -> Result<()> {
     );
     // Over folds (`--grid split.fold=...`) this is the cross-validated score.
     if let Some(st) = stats {
-        println!("{}", st.line());
+        outln!("{}", st.line());
     }
     let failed = results.iter().filter(|r| r.metric.is_none()).count();
     if failed == results.len() {
@@ -813,7 +814,7 @@ fn print_table(
                 .unwrap_or(0)
         })
         .collect();
-    println!();
+    outln!();
     for r in &table {
         let line: Vec<String> = r
             .iter()
@@ -827,17 +828,17 @@ fn print_table(
                 }
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
     if rows.len() > shown {
-        println!("... {} more", rows.len() - shown);
+        outln!("... {} more", rows.len() - shown);
     }
     let failed: Vec<&Trial> = rows.iter().filter(|r| r.metric.is_none()).collect();
     for f in &failed {
         let e = f.error.as_deref().unwrap_or("failed");
-        println!("trial {} failed: {}", f.id, e.lines().next().unwrap_or(e));
+        outln!("trial {} failed: {}", f.id, e.lines().next().unwrap_or(e));
     }
-    println!(
+    outln!(
         "{} trial{}, {} failed; table: {}",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
@@ -861,7 +862,7 @@ fn print_table(
             cmd.push("--set".into());
             cmd.push(shell_word(&s));
         }
-        println!(
+        outln!(
             "best: trial {} with {} = {}; reproduce it with\n  {}",
             best.id,
             metric,
