@@ -717,6 +717,30 @@ mod tests {
     }
 
     #[test]
+    fn paths_into_a_cache_are_found_through_dotdot_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let store = Store::open(root.join("p/.recpipe")).unwrap();
+        std::fs::create_dir_all(root.join("p/out")).unwrap();
+        let inside = |rel: &str| store_containing(&root.join(rel));
+        assert_eq!(inside("p/.recpipe/runs/q/split"), Some(store.root.clone()));
+        assert_eq!(
+            inside("p/out/../.recpipe/cache/x"),
+            Some(store.root.clone())
+        );
+        assert_eq!(inside("p/none/../.recpipe/x/y"), Some(store.root.clone()));
+        assert_eq!(inside("p/out/new"), None);
+        // A `.recpipe` that is not a cache (no cache/, runs/ or views/) is an ordinary folder.
+        std::fs::create_dir_all(root.join("q/.recpipe")).unwrap();
+        assert_eq!(inside("q/.recpipe/out"), None);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("p/.recpipe/cache"), root.join("link")).unwrap();
+            assert_eq!(inside("link/new"), Some(store.root.clone()));
+        }
+    }
+
+    #[test]
     fn relative_links_climb_to_the_common_root() {
         assert_eq!(
             relative_to(
