@@ -119,6 +119,14 @@ fn best_pipeline_blends_two_models_and_compares_them() {
     ] {
         assert!(r.stdout.contains(row), "{row}: {r}");
     }
+    // A blend folds its members into one model: no epochs, no training rate.
+    let folded = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("blend of 2 members: "))
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(folded.contains("mf (") && folded.contains("autorec ("), "{folded}");
+    assert!(!folded.contains("epoch") && !folded.contains("ratings/s"), "{folded}");
     let run = ".recpipe/runs/ml-latest-small-best";
     let blend = recpipe_core::model::Model::load(&t.path(&format!("{run}/blend"))).unwrap();
     assert_eq!(

@@ -280,27 +280,33 @@ pub(crate) fn describe(meta: &ModelMeta, seconds: f64) -> String {
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
         .unwrap_or_default();
-    let terms: Vec<String> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let model = models.get(i).map(|s| format!(" ({s})")).unwrap_or_default();
-            let w = weights
-                .get(i)
-                .map_or(String::new(), |&w| format!("{} × ", short(w)));
-            format!("{w}{m}{model}")
-        })
-        .collect();
-    let intercept = short(c["intercept"].as_f64().unwrap_or(0.0));
+    // `0.5 × mf (dot_bias) + 0.5 × autorec (autorec)`, `- 0.02 × …` for a negative weight.
+    let mut sum = String::new();
+    for (i, m) in members.iter().enumerate() {
+        let model = models.get(i).map(|s| format!(" ({s})")).unwrap_or_default();
+        let w = weights.get(i).copied();
+        let sign = match (i, w) {
+            (0, Some(w)) if w < 0.0 => "-",
+            (0, _) => "",
+            (_, Some(w)) if w < 0.0 => " - ",
+            _ => " + ",
+        };
+        let w = w.map_or(String::new(), |w| format!("{} × ", short(w.abs())));
+        sum.push_str(&format!("{sign}{w}{m}{model}"));
+    }
+    let b = c["intercept"].as_f64().unwrap_or(0.0);
+    match short(b.abs()) {
+        z if z == "0" => {}
+        z => sum.push_str(&format!(" {} {z}", if b < 0.0 { "-" } else { "+" })),
+    }
     let how = if c["fitted"].as_bool() == Some(true) {
         ", weights fitted on valid"
     } else {
         ""
     };
     format!(
-        "blend of {} members: {} + {intercept}{how}; folded into one k={} model in {seconds:.2}s",
+        "blend of {} members: {sum}{how}; folded into one k={} model in {seconds:.2}s",
         members.len(),
-        terms.join(" + "),
         meta.k
     )
 }
