@@ -78,6 +78,21 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Top-N unseen items for a user, from the pipeline's export (recommendations.parquet)
+    #[command(
+        after_help = "Reads the export artifact built for this configuration (the file plus --set); run `recpipe run PIPELINE` first. Ids are the data's own (MovieLens userId / movieId). Items the user rated in train are never listed.\n\nExamples:\n  recpipe recommend pipelines/quickstart.toml --user 1\n  recpipe recommend pipelines/quickstart.toml --user 1 -n 5 --json"
+    )]
+    Recommend(crate::query::RecommendArgs),
+    /// Nearest items to an item (by id or title), from the export (similar_items.parquet)
+    #[command(
+        after_help = "Reads the export artifact built for this configuration; run `recpipe run PIPELINE` first. An id (MovieLens movieId) wins over a title; a title matches exactly (case-insensitive), then without its year, then as a substring of exactly one title; when several match, they are listed with their ids.\n\nExamples:\n  recpipe similar pipelines/quickstart.toml --item 1\n  recpipe similar pipelines/quickstart.toml --item \"toy story\" -n 5"
+    )]
+    Similar(crate::query::SimilarArgs),
+    /// The model's predicted rating for a user and one or more items (train checkpoint)
+    #[command(
+        after_help = "Scores with the train stage's checkpoint built for this configuration; run `recpipe run PIPELINE` first. An unknown user or item is an error naming it.\n\nExamples:\n  recpipe predict pipelines/quickstart.toml --user 1 --item 1\n  recpipe predict pipelines/quickstart.toml --user 1 --item 1 --item \"Heat (1995)\" --json"
+    )]
+    Predict(crate::query::PredictArgs),
     /// One-off ingest of a ratings file or MovieLens folder into DIR (no pipeline, no cache)
     #[command(
         after_help = "Examples:\n  recpipe ingest data/ml-latest-small --out out/ingest\n  recpipe ingest data/ml-1m --out out/ml-1m --on-error skip\n  recpipe ingest my_ratings.csv --out out/mine --set id_order=first_seen"
@@ -286,6 +301,9 @@ impl Command {
             | Command::Status { cache, .. }
             | Command::Show { cache, .. }
             | Command::Gc { cache, .. } => cache.cache_dir.clone(),
+            Command::Recommend(a) => a.cache.cache_dir.clone(),
+            Command::Similar(a) => a.cache.cache_dir.clone(),
+            Command::Predict(a) => a.cache.cache_dir.clone(),
             #[allow(unreachable_patterns)]
             _ => std::env::var_os("RECPIPE_CACHE_DIR").map(PathBuf::from),
         }

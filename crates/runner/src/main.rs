@@ -11,6 +11,7 @@ mod out;
 mod names;
 mod numbers;
 mod pipeline;
+mod query;
 mod stages;
 mod sweep;
 mod synth;
@@ -105,6 +106,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sweep(a) => sweep::sweep(&a, &store(cli.cache_dir)?),
+        Command::Recommend(a) => query::recommend(&a, &store(cli.cache_dir)?),
+        Command::Similar(a) => query::similar(&a, &store(cli.cache_dir)?),
+        Command::Predict(a) => query::predict(&a, &store(cli.cache_dir)?),
         Command::Status { pipeline: a, .. } => {
             let p = Pipeline::load_without_data(&a.pipeline, &a.sets)?;
             exec::status(&p, &store(cli.cache_dir)?)
