@@ -139,6 +139,9 @@ fn the_default_output_is_short_and_exact() {
     }
     // The metrics table and the report name each model by stage and what it is.
     assert!(r.stdout.contains("  train (dot_bias k=50)   "), "{r}");
+    // global_mean's R² is a hair below zero: it prints as 0.000, not -0.000.
+    assert!(!r.stdout.contains("-0.000"), "{r}");
+    assert!(r.stdout.contains("global_mean "), "{r}");
     let report =
         std::fs::read_to_string(t.path(".recpipe/runs/quickstart/evaluate/report.md")).unwrap();
     assert!(report.contains("| **train (dot_bias k=50)** |"), "{report}");

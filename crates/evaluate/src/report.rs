@@ -6,7 +6,12 @@ use std::fmt::Write;
 
 fn f(v: f64, digits: usize) -> String {
     if v.is_finite() {
-        format!("{v:.digits$}")
+        let s = format!("{v:.digits$}");
+        // A value that rounds to zero prints as 0, not -0.000.
+        match s.strip_prefix('-') {
+            Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+            _ => s,
+        }
     } else {
         "–".to_string()
     }
