@@ -37,6 +37,10 @@ bench:
 bench-criterion:
     cargo bench -p recpipe-ingest -p recpipe-evaluate -p recpipe-export -p recpipe-train
 
+# Rewrite the README's and docs' `<!-- output: COMMAND -->` blocks from a real run (tests/tests/readme.rs).
+readme:
+    RECPIPE_PYTHON="$(bash scripts/python_env.sh)" cargo test -p recpipe-tests --test readme -- --ignored regenerate_output_blocks --nocapture
+
 # Open the quick-start artifacts with DuckDB and Polars (installed into bench/.venv from PyPI).
 check-interop: pipeline
     bash scripts/check_interop.sh .recpipe/runs/quickstart/*
