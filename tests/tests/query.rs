@@ -285,6 +285,18 @@ fn queries_without_artifacts_say_which_command_builds_them() {
         );
         assert!(!r.stderr.contains("panicked"), "{r}");
     }
+    // Two export stages: the query asks which one.
+    let two = format!("{PIPELINE}\n[stages.export_b]\nkind = \"export\"\ninputs = [\"train\"]\n");
+    t.write("pipelines/two.toml", &two);
+    let r = t
+        .run(&["similar", "pipelines/two.toml", "--item", "1"])
+        .fails();
+    assert!(
+        r.stderr.contains(
+            "has several export stages (`export`, `export_b`); choose one with --stage NAME"
+        ),
+        "{r}"
+    );
     t.run(&["run", P]).ok();
     // Another configuration has not been built: the command to build it carries the --set.
     let r = t

@@ -24,7 +24,7 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "ID")]
     pub user: String,
     /// How many items to list (at most the export's recommendations_n)
-    #[arg(short, long, default_value_t = 10, value_name = "N")]
+    #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
     pub n: usize,
     /// The export stage to read, when the pipeline has several
     #[arg(long, value_name = "STAGE")]
@@ -45,7 +45,7 @@ pub struct SimilarArgs {
     #[arg(long, value_name = "ID|TITLE")]
     pub item: String,
     /// How many neighbours to list (at most the export's neighbors)
-    #[arg(short, long, default_value_t = 10, value_name = "N")]
+    #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
     pub n: usize,
     /// The export stage to read, when the pipeline has several
     #[arg(long, value_name = "STAGE")]
