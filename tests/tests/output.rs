@@ -146,6 +146,22 @@ fn the_default_output_is_short_and_exact() {
         std::fs::read_to_string(t.path(".recpipe/runs/quickstart/evaluate/report.md")).unwrap();
     assert!(report.contains("| **train (dot_bias k=50)** |"), "{report}");
 
+    // No bars when stderr is not a terminal, even without RECPIPE_NO_PROGRESS; RUST_LOG, when
+    // set, decides the log level.
+    let out = t
+        .cmd(&["run", QS, "--stage", "train", "--force"])
+        .env_remove("RECPIPE_NO_PROGRESS")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("eta") && !stderr.contains("epoch 1/5"),
+        "{stderr}"
+    );
+
     // -v brings the details back.
     let v = t
         .run(&["run", QS, "--stage", "split", "--force", "-v"])
