@@ -260,6 +260,17 @@ fn predict_is_the_checkpoints_score_and_bad_ids_are_named() {
         r.stderr.contains("  838  Emma (1996)") && r.stderr.contains("26958  Emma (1996)"),
         "{r}"
     );
+    // An item rated once has no neighbour list; the error says which setting keeps it.
+    let r = t.run(&["similar", P, "--item", "193609"]).fails();
+    assert!(
+        r.stderr
+            .contains("it has 1 rating, and similar_items lists items with at least 10"),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains("--set export.similar_min_ratings=0"),
+        "{r}"
+    );
     let r = t.run(&["similar", P, "--item", "story"]).fails();
     assert!(
         r.stderr.contains("titles contain `story`") && r.stderr.contains("Toy Story (1995)"),

@@ -42,9 +42,8 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
     let mut rows: Vec<usize> = (0..of.len()).filter(|&r| &of[r] == id).collect();
     if rows.is_empty() {
         bail!(
-            "item {id} ({}) has no neighbours in {}: it has {n_ratings} ratings, and the export lists only items with at least `similar_min_ratings` (and with `similar_items_top`, only the most rated)",
-            items.title(q),
-            sim.path.display()
+            "{}",
+            no_neighbours(&dir, name, id, items.title(q), n_ratings)
         );
     }
     rows.sort_by_key(|&r| ranks[r]);
@@ -92,4 +91,23 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
         &cells,
     );
     Ok(())
+}
+
+/// Why an item has no row in similar_items: too few ratings for the export's settings.
+fn no_neighbours(dir: &std::path::Path, stage: &str, id: &str, title: &str, n: u32) -> String {
+    let config = crate::cache::read_manifest(dir)
+        .map(|m| m.config)
+        .unwrap_or_default();
+    let min = config["similar_min_ratings"].as_u64().unwrap_or(0);
+    let top = config["similar_items_top"].as_u64().unwrap_or(0);
+    let ratings = if n == 1 { "rating" } else { "ratings" };
+    let mut why = format!(
+        "item {id} ({title}) has no neighbours in stage `{stage}`: it has {n} {ratings}, and similar_items lists items with at least {min} (`--set {stage}.similar_min_ratings=0` keeps all)"
+    );
+    if top > 0 {
+        why.push_str(&format!(
+            ", and only the {top} most rated (similar_items_top)"
+        ));
+    }
+    why
 }
