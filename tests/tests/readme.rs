@@ -52,8 +52,9 @@ fn project() -> Project {
     }
 }
 
-/// README.md, then docs/*.md.
-fn documents() -> Vec<Block> {
+/// README.md, then docs/*.md, each file's blocks in order. Each file is checked in a project
+/// of its own, as a reader would follow it from `just pipeline`.
+fn documents() -> Vec<Vec<Block>> {
     let root = workspace_root();
     let mut files = vec!["README.md".to_string()];
     let mut docs: Vec<String> = std::fs::read_dir(root.join("docs"))
@@ -69,7 +70,7 @@ fn documents() -> Vec<Block> {
     files.extend(docs);
     files
         .iter()
-        .flat_map(|f| blocks::parse(f, &std::fs::read_to_string(root.join(f)).unwrap()))
+        .map(|f| blocks::parse(f, &std::fs::read_to_string(root.join(f)).unwrap()))
         .collect()
 }
 
@@ -171,11 +172,16 @@ fn check(p: &Project, b: &Block) -> Result<String, String> {
     }
 }
 
+/// One new project per document, shared by its blocks.
+fn with_projects(doc: Vec<Block>) -> Vec<(std::rc::Rc<Project>, Block)> {
+    let p = std::rc::Rc::new(project());
+    doc.into_iter().map(|b| (p.clone(), b)).collect()
+}
+
 #[test]
 fn every_snippet_of_the_readme_and_docs_runs() {
-    let p = project();
     let in_ci = std::env::var_os("CI").is_some() || std::env::var_os("RECPIPE_PYTHON").is_some();
-    if let Err(why) = &p.python {
+    if let Err(why) = python::find() {
         assert!(
             !in_ci,
             "CI (or RECPIPE_PYTHON) needs a python with polars: {why}"
@@ -183,8 +189,9 @@ fn every_snippet_of_the_readme_and_docs_runs() {
         eprintln!("skipped: no python with polars: the python and sql blocks are not run ({why})");
     }
     let mut failures = Vec::new();
-    for b in documents() {
-        match check(&p, &b) {
+    for b in documents().into_iter().flat_map(with_projects) {
+        let (p, b) = (&*b.0, &b.1);
+        match check(p, b) {
             Ok(note) => eprintln!("{} ```{}: {note}", b.place(), b.lang),
             Err(e) => failures.push(format!("{} ```{} block failed: {e}", b.place(), b.lang)),
         }
@@ -197,10 +204,10 @@ fn every_snippet_of_the_readme_and_docs_runs() {
 #[test]
 #[ignore = "rewrites README.md and docs/*.md; run with `just readme`"]
 fn regenerate_output_blocks() {
-    let p = project();
     let root = workspace_root();
     let mut rewritten: Vec<(String, usize, String)> = Vec::new();
-    for b in documents() {
+    for b in documents().into_iter().flat_map(with_projects) {
+        let (p, b) = (&*b.0, &b.1);
         match &b.output_of {
             Some(cmd) => {
                 let got = output::produce(p.t.root(), &p.bin_dir, cmd).unwrap();
@@ -209,7 +216,7 @@ fn regenerate_output_blocks() {
                 rewritten.push((b.file.clone(), b.line, body));
             }
             None => {
-                let _ = check(&p, &b);
+                let _ = check(p, b);
             }
         }
     }
