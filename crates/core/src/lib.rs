@@ -5,6 +5,7 @@
 pub mod error;
 pub mod fixtures;
 pub mod fsutil;
+pub mod memory;
 pub mod model;
 pub mod parquet_io;
 pub mod parquet_par;

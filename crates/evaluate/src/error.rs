@@ -46,6 +46,9 @@ pub enum EvaluateError {
     Data { path: PathBuf, message: String },
 
     #[error(transparent)]
+    Memory(#[from] recpipe_core::memory::MemoryError),
+
+    #[error(transparent)]
     Core(#[from] CoreError),
 }
 

@@ -12,6 +12,7 @@ pub mod crosstab;
 pub mod data;
 pub mod error;
 pub mod history;
+pub mod memory;
 pub mod metrics;
 pub mod plots;
 pub mod report;

@@ -155,6 +155,7 @@ pub fn run(
         .fold((train.n_users, train.n_items), |(u, i), (_, p)| {
             (u.max(p.n_users), i.max(p.n_items))
         });
+    crate::memory::check(inputs, &train, &parts, id_space.1 as usize, cfg.baselines)?;
     let models = load_models(inputs, id_space)?;
     let fitted = Fitted::fit(&train);
     let activity = user_counts(&train);

@@ -25,6 +25,9 @@ pub enum ExportError {
     },
 
     #[error(transparent)]
+    Memory(#[from] recpipe_core::memory::MemoryError),
+
+    #[error(transparent)]
     Core(#[from] CoreError),
 }
 

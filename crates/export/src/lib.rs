@@ -17,6 +17,7 @@
 mod config;
 mod error;
 mod files;
+mod guard;
 pub mod neighbors;
 pub mod pca;
 mod tables;
@@ -65,7 +66,7 @@ impl Stage for ExportStage {
         out: &OutDir,
         progress: &Progress,
     ) -> Result<Outputs, ExportError> {
-        let model = inputs.nearest("train")?;
+        let model = guard::single_model(inputs)?;
         let ingest = inputs.nearest("ingest")?;
         let split = if cfg.recommendations_n > 0 {
             Some(inputs.nearest("split")?)
@@ -216,6 +217,7 @@ pub fn export(
     progress: &Progress,
 ) -> Result<Summary, ExportError> {
     cfg.validate()?;
+    guard::check_memory(cfg, inputs.model)?;
     let start = Instant::now();
     let model = Model::load(inputs.model)?;
     let model_key = model_key(inputs.model);

@@ -38,6 +38,13 @@ pub enum TrainError {
     #[error("{0}")]
     Predict(String),
 
+    /// A run that finished without a NaN but exploded, or never beat the global mean.
+    #[error("{0}")]
+    Exploded(String),
+
+    #[error(transparent)]
+    Memory(#[from] recpipe_core::memory::MemoryError),
+
     #[error(transparent)]
     Core(#[from] CoreError),
 }

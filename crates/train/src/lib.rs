@@ -7,10 +7,12 @@ pub mod backend;
 mod blend;
 pub mod config;
 pub mod cpu;
+mod divergence;
 pub mod error;
 mod features;
 mod history;
 mod init;
+mod memory;
 mod predict;
 mod rng;
 mod schedule;
@@ -174,6 +176,11 @@ fn resolve_y_range(cfg: &Config, train: &Ratings) -> Option<[f32; 2]> {
     }
 }
 
+/// The valid RMSE of the kept epoch, when there is a valid set.
+fn metrics_rmse(valid: &Ratings, m: &Metrics) -> Option<f64> {
+    (!valid.is_empty()).then_some(m.rmse)
+}
+
 /// The distinct rating values, ascending: the classifier's classes.
 fn classes_of(train: &Ratings) -> Vec<f32> {
     let mut v: Vec<f32> = train.rating.clone();
@@ -296,6 +303,7 @@ fn run_epochs(
         item_features,
         expected_steps: steps_per_epoch * cfg.epochs,
     };
+    memory::check(&spec, train.len(), valid.len())?;
     let mut trainer = backend.trainer(&spec)?;
     let schedule = Schedule::new(cfg, steps_per_epoch);
     let vdata = RatingsView {
@@ -310,6 +318,7 @@ fn run_epochs(
     let mut best_rmse: Option<f64> = None;
     let mut since_best = 0usize;
     let mut stopped_early = false;
+    let mut watch = divergence::Watch::new(valid, global_mean, cfg.lr);
     // One bar over every epoch's batches, so its rate and ETA are the whole run's.
     let bar = progress.count((cfg.epochs * steps_per_epoch) as u64, "train");
     for epoch in 1..=cfg.epochs {
@@ -370,10 +379,13 @@ fn run_epochs(
                 cfg.epochs
             ),
         }
-        let improved = match (best_rmse, metrics) {
-            (Some(b), Some(m)) => m.rmse < b,
-            _ => true,
-        };
+        // An exploded epoch is never the best one.
+        let exploded = watch.epoch(epoch, loss, metrics.map(|m| m.rmse));
+        let improved = !exploded
+            && match (best_rmse, metrics) {
+                (Some(b), Some(m)) => m.rmse < b,
+                _ => true,
+            };
         if improved {
             best_rmse = metrics.map(|m| m.rmse);
         }
@@ -395,7 +407,9 @@ fn run_epochs(
         }
     }
     bar.finish_and_clear();
-    let (best_epoch, best_metrics, tensors) = best.expect("at least one epoch ran");
+    let kept = best.as_ref().map(|(e, m, _)| (*e, metrics_rmse(valid, m)));
+    watch.check_result(kept)?;
+    let (best_epoch, best_metrics, tensors) = best.expect("check_result refuses no kept epoch");
     let meta = ModelMeta {
         model: cfg.model.name().to_string(),
         n_users: n_users as u32,

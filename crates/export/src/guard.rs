@@ -1,0 +1,107 @@
+//! Checks made before an export reads anything big: that it was given one model (an export
+//! writes one set of tables; with two train inputs it would silently pick one), and that
+//! the machine can hold the tables, the neighbour and recommendation score blocks and PCA.
+
+use crate::config::Config;
+use crate::error::ExportError;
+use crate::neighbors::block_rows;
+use recpipe_core::memory::{Need, check_need, product};
+use recpipe_core::model::{META_FILE, ModelMeta, WEIGHTS_FILE};
+use recpipe_core::{Artifact, Inputs};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Train stages' upstream train stages, from their manifests (a blend lists its models).
+fn upstream_trains(a: &Artifact) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(a.dir.join("manifest.json")) else {
+        return Vec::new();
+    };
+    let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    m["inputs"]["upstream"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|u| u["kind"] == "train")
+        .filter_map(|u| u["dir"].as_str().map(PathBuf::from))
+        .collect()
+}
+
+/// The one model to export: the train artifacts that are not themselves inputs of another
+/// train artifact (the models a blend combines are not exported beside it) must be one.
+pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
+    let trains = inputs.all("train");
+    let covered: HashSet<PathBuf> = trains.iter().flat_map(|a| upstream_trains(a)).collect();
+    let top: Vec<&Artifact> = trains
+        .iter()
+        .copied()
+        .filter(|a| !covered.contains(&a.dir))
+        .collect();
+    if top.len() > 1 {
+        let names: Vec<&str> = top.iter().map(|a| a.stage.as_str()).collect();
+        return Err(ExportError::config(
+            "inputs",
+            format!(
+                "names {} train stages ({}), but an export writes the tables of one model; \
+                 give each model its own export stage (e.g. [stages.export_{}] with \
+                 inputs = [\"{}\"])",
+                top.len(),
+                names.join(", "),
+                names[1],
+                names[1]
+            ),
+        ));
+    }
+    Ok(top
+        .first()
+        .copied()
+        .map_or_else(|| inputs.nearest("train"), Ok)?)
+}
+
+/// Refuses an export the machine cannot hold, from the model's shape in model.json.
+pub fn check_memory(cfg: &Config, model_dir: &Path) -> Result<(), ExportError> {
+    let Ok(meta) = recpipe_core::fsutil::read_json::<ModelMeta>(model_dir.join(META_FILE)) else {
+        return Ok(()); // Model::load reports a missing or broken model.json
+    };
+    let (nu, ni, k) = (meta.n_users as usize, meta.n_items as usize, meta.k);
+    let file = std::fs::metadata(model_dir.join(WEIGHTS_FILE)).map_or(0, |m| m.len());
+    let threads = rayon::current_num_threads();
+    let mut need = Need::new();
+    need.add("model tables", file, 1);
+    need.add("embedding tables", product(&[nu + ni, k]), 2 * 4);
+    if cfg.normalized || cfg.neighbors > 0 {
+        need.add("unit-norm copies", product(&[nu + ni, k]), 2 * 4);
+    }
+    if cfg.neighbors > 0 {
+        need.add(
+            "similar-item blocks",
+            product(&[threads, block_rows(ni), ni]),
+            4,
+        );
+        need.add("similar-item rows", product(&[ni, cfg.neighbors]), 64);
+    }
+    if cfg.recommendations_n > 0 {
+        need.add(
+            "recommendation blocks",
+            product(&[threads, block_rows(ni), ni]),
+            4,
+        );
+        need.add(
+            "recommendation rows",
+            product(&[nu, cfg.recommendations_n]),
+            64,
+        );
+    }
+    if cfg.pca_components > 0 {
+        need.add("PCA data", product(&[ni, k]), 2 * 8);
+        need.add("PCA covariance", product(&[k, k, 3]), 8);
+    }
+    let hint = format!(
+        "neighbors (now {}), recommendations_n (now {}) or pca_components (now {}), or train a \
+         smaller k (now {k})",
+        cfg.neighbors, cfg.recommendations_n, cfg.pca_components
+    );
+    check_need("export", &need, &hint)?;
+    Ok(())
+}
