@@ -70,6 +70,16 @@ fn a_k_too_big_for_the_memory_is_refused_within_seconds_naming_what_to_lower() {
 #[test]
 fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
     let t = up_to_train();
+    // Under 1 MiB not even the ratings file's columns fit: ingest refuses before reading.
+    let (r, _) = run_with_limit(&t, Some("1M"), &["run", QUICKSTART]);
+    let r = r.fails();
+    assert_eq!(r.status_of("ingest"), "FAILED", "{r}");
+    assert!(
+        r.stderr.contains("ingest: needs 5.5 MiB (rating columns")
+            && r.stderr
+                .contains("lower the data size: data/ml-latest-small/ratings.csv is"),
+        "{r}"
+    );
     let (r, _) = run_with_limit(&t, Some("8M"), &["run", QUICKSTART]);
     let r = r.fails();
     assert!(

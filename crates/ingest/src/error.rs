@@ -72,6 +72,9 @@ pub enum IngestError {
     },
 
     #[error(transparent)]
+    Memory(#[from] recpipe_core::memory::MemoryError),
+
+    #[error(transparent)]
     Core(#[from] CoreError),
 }
 

@@ -13,6 +13,7 @@ mod dedup;
 pub mod detect;
 pub mod error;
 mod ids;
+mod memory;
 mod parse;
 pub mod published;
 mod spec;
@@ -257,6 +258,7 @@ fn ingest_files(
     let file_len = std::fs::metadata(&layout.ratings)
         .map(|m| m.len())
         .unwrap_or(0);
+    memory::check_file(&layout.ratings, file_len)?;
     let bar = progress.bytes(file_len, "ingest");
     let parsed = parse::read(&layout.ratings, &spec, cfg.on_error, &bar);
     bar.finish_and_clear();
