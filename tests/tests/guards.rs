@@ -97,6 +97,32 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
 }
 
 #[test]
+fn evaluate_and_export_refuse_score_blocks_that_do_not_fit() {
+    let t = Test::new()
+        .with_bundled_data()
+        .with_shipped_pipeline("quickstart.toml");
+    let (r, _) = run_with_limit(&t, Some("20M"), &["run", QUICKSTART]);
+    let r = r.fails();
+    assert_eq!(r.status_of("train"), "ran", "{r}");
+    for (stage, what) in [
+        ("evaluate", "(ranking score blocks"),
+        ("export", "(score blocks"),
+    ] {
+        assert_eq!(r.status_of(stage), "FAILED", "{r}");
+        assert!(
+            r.stdout.contains(what) || r.stderr.contains(what),
+            "{what}\n{r}"
+        );
+    }
+    assert!(
+        r.stderr
+            .contains("lower neighbors (now 20), recommendations_n (now 10)"),
+        "{r}"
+    );
+    assert!(t.artifacts("evaluate").is_empty() && t.artifacts("export").is_empty());
+}
+
+#[test]
 fn an_exploding_learning_rate_warns_and_fails_with_nothing_cached() {
     let t = up_to_train();
     let r = t.run(&["run", QUICKSTART, "--set", "train.lr=1e9"]).fails();

@@ -73,26 +73,17 @@ pub fn check_memory(cfg: &Config, model_dir: &Path) -> Result<(), ExportError> {
     if cfg.normalized || cfg.neighbors > 0 {
         need.add("unit-norm copies", product(&[nu + ni, k]), 2 * 4);
     }
-    if cfg.neighbors > 0 {
-        need.add(
-            "similar-item blocks",
-            product(&[threads, block_rows(ni), ni]),
-            4,
-        );
-        need.add("similar-item rows", product(&[ni, cfg.neighbors]), 64);
+    // The neighbour search and the recommendations run one after the other: one set of
+    // per-thread score blocks at a time.
+    if cfg.neighbors > 0 || cfg.recommendations_n > 0 {
+        need.add("score blocks", product(&[threads, block_rows(ni), ni]), 4);
     }
-    if cfg.recommendations_n > 0 {
-        need.add(
-            "recommendation blocks",
-            product(&[threads, block_rows(ni), ni]),
-            4,
-        );
-        need.add(
-            "recommendation rows",
-            product(&[nu, cfg.recommendations_n]),
-            64,
-        );
-    }
+    need.add("similar-item rows", product(&[ni, cfg.neighbors]), 64);
+    need.add(
+        "recommendation rows",
+        product(&[nu, cfg.recommendations_n]),
+        64,
+    );
     if cfg.pca_components > 0 {
         need.add("PCA data", product(&[ni, k]), 2 * 8);
         need.add("PCA covariance", product(&[k, k, 3]), 8);
