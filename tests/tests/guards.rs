@@ -65,6 +65,19 @@ fn a_k_too_big_for_the_memory_is_refused_within_seconds_naming_what_to_lower() {
         r.stderr.contains("lower k (now 9000000000000000000)"),
         "{r}"
     );
+    // So is a number of epochs whose per-step state cannot be sized.
+    let epochs = [
+        "run",
+        QUICKSTART,
+        "--set",
+        "train.epochs=9000000000000000000",
+    ];
+    let r = run_with_limit(&t, None, &epochs).0.fails();
+    assert!(
+        r.stderr
+            .contains("lower epochs (now 9000000000000000000) or raise batch_size"),
+        "{r}"
+    );
 }
 
 #[test]

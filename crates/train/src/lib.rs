@@ -301,7 +301,7 @@ fn run_epochs(
         y_range,
         classes: (cfg.model == ModelKind::Classifier).then(|| classes_of(train)),
         item_features,
-        expected_steps: steps_per_epoch * cfg.epochs,
+        expected_steps: steps_per_epoch.saturating_mul(cfg.epochs),
     };
     memory::check(&spec, train.len(), valid.len())?;
     let mut trainer = backend.trainer(&spec)?;
@@ -320,7 +320,7 @@ fn run_epochs(
     let mut stopped_early = false;
     let mut watch = divergence::Watch::new(valid, global_mean, cfg.lr);
     // One bar over every epoch's batches, so its rate and ETA are the whole run's.
-    let bar = progress.count((cfg.epochs * steps_per_epoch) as u64, "train");
+    let bar = progress.count(cfg.epochs.saturating_mul(steps_per_epoch) as u64, "train");
     for epoch in 1..=cfg.epochs {
         shuffle_rng.shuffle(&mut order);
         bar.set_message(format!("epoch {epoch}/{}", cfg.epochs));

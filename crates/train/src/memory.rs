@@ -105,6 +105,14 @@ pub(crate) fn check(spec: &ModelSpec, n_train: usize, n_valid: usize) -> Result<
         ModelKind::Dot | ModelKind::DotBias => format!("k (now {k}) or batch_size"),
         _ => format!("k (now {k}), hidden or batch_size"),
     };
-    check_need("train", &estimate(spec, n_train, n_valid), &hint)?;
+    let need = estimate(spec, n_train, n_valid);
+    // Per-step state is sized by the number of steps the whole run takes.
+    let steps = product(&[spec.expected_steps, 3 * 8]);
+    let hint = if steps >= need.total() / 2 {
+        format!("epochs (now {}) or raise batch_size", spec.cfg.epochs)
+    } else {
+        hint
+    };
+    check_need("train", &need, &hint)?;
     Ok(())
 }

@@ -19,7 +19,7 @@ impl Schedule {
             kind: cfg.schedule,
             lr: cfg.lr,
             steps_per_epoch: steps_per_epoch.max(1),
-            total: (steps_per_epoch * cfg.epochs).max(1),
+            total: steps_per_epoch.saturating_mul(cfg.epochs).max(1),
             step_size: cfg.step_size,
             gamma: cfg.gamma,
             pct_start: cfg.pct_start,
