@@ -100,6 +100,16 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
             .contains("but 8.0 MiB is available (RECPIPE_MEMORY_LIMIT); lower k (now 50)"),
         "{r}"
     );
+    // 6 MiB holds ingest's columns but not the split's copies of them.
+    let (r, _) = run_with_limit(&t, Some("6M"), &["run", QUICKSTART]);
+    let r = r.fails();
+    assert_eq!(r.status_of("ingest"), "ran", "{r}");
+    assert_eq!(r.status_of("split"), "FAILED", "{r}");
+    assert!(
+        r.stderr.contains("split: needs 6.6 MiB (ratings as read"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("holds 100836 ratings"), "{r}");
     // What ingest and split hold of the bundled data fits under the limit; train does not.
     assert_eq!(r.status_of("split"), "ran", "{r}");
     let (r, _) = run_with_limit(&t, None, &["run", QUICKSTART]);

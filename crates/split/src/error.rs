@@ -40,6 +40,9 @@ pub enum SplitError {
 
     #[error(transparent)]
     Core(#[from] CoreError),
+
+    #[error(transparent)]
+    Memory(#[from] recpipe_core::memory::MemoryError),
 }
 
 impl SplitError {

@@ -9,6 +9,7 @@
 
 mod config;
 mod error;
+mod memory;
 mod predefined;
 mod strategies;
 mod summary;
@@ -131,6 +132,7 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
     }
 
     let path = ingest_dir.join("ratings.parquet");
+    memory::check(&path)?;
     let r = Ratings::read(&path)?;
     if r.is_empty() {
         return Err(SplitError::Empty {
