@@ -129,7 +129,9 @@ pub fn check_need(what: &str, need: &Need, setting_hint: &str) -> Result<(), Mem
 /// The bytes this process may still allocate and where that figure comes from; `None`
 /// when nothing can be read (not Linux, no /proc): then nothing is refused.
 pub fn available() -> Option<(u64, &'static str)> {
-    if let Ok(v) = std::env::var(LIMIT_ENV) {
+    if let Ok(v) = std::env::var(LIMIT_ENV).map(|v| v.trim().to_string())
+        && !v.is_empty()
+    {
         // A malformed value must not silently disable the guard: treat it as no room.
         return Some((parse_size(&v).unwrap_or(0), LIMIT_ENV));
     }
