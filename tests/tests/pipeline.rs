@@ -125,8 +125,14 @@ fn best_pipeline_blends_two_models_and_compares_them() {
         .lines()
         .find(|l| l.contains("blend of 2 members: "))
         .unwrap_or_else(|| panic!("{r}"));
-    assert!(folded.contains("mf (") && folded.contains("autorec ("), "{folded}");
-    assert!(!folded.contains("epoch") && !folded.contains("ratings/s"), "{folded}");
+    assert!(
+        folded.contains("mf (") && folded.contains("autorec ("),
+        "{folded}"
+    );
+    assert!(
+        !folded.contains("epoch") && !folded.contains("ratings/s"),
+        "{folded}"
+    );
     let run = ".recpipe/runs/ml-latest-small-best";
     let blend = recpipe_core::model::Model::load(&t.path(&format!("{run}/blend"))).unwrap();
     assert_eq!(

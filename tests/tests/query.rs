@@ -1,7 +1,7 @@
 //! `recpipe recommend`, `similar` and `predict` on a quick-start-like pipeline over the
 //! bundled data, checked against the export's tables and the train checkpoint read here.
 
-use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use recpipe_core::Ratings;
 use recpipe_core::model::Checkpoint;
 use recpipe_core::parquet_io::read_batches;

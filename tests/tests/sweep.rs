@@ -1,7 +1,7 @@
 //! `recpipe sweep`: grids of `--set` values, each trial a cached pipeline run, results in a
 //! Parquet table sorted by the metric.
 
-use arrow::array::{Array, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt32Array};
 use recpipe_tests::{Run, Test};
 use std::path::Path;
 

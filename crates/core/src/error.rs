@@ -19,7 +19,7 @@ pub enum CoreError {
     Arrow {
         path: PathBuf,
         #[source]
-        source: arrow::error::ArrowError,
+        source: arrow_schema::ArrowError,
     },
     #[error("{path}: {message}")]
     Schema { path: PathBuf, message: String },

@@ -4,8 +4,8 @@
 
 use crate::error::{CoreError, Result};
 use crate::fsutil::AtomicFile;
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -24,7 +24,7 @@ const DELTA_COLUMNS: &[&str] = &["timestamp", "item_idx", "user_idx"];
 /// Writer settings. The schema's metadata (recpipe version, n_users, embedding dim, ...) is
 /// also copied into the file's key-value metadata: Arrow readers find it in the embedded
 /// schema, but DuckDB's `parquet_kv_metadata` and parquet-tools only look there.
-pub(crate) fn props(schema: &arrow::datatypes::Schema) -> WriterProperties {
+pub(crate) fn props(schema: &arrow_schema::Schema) -> WriterProperties {
     let mut kv: Vec<KeyValue> = schema
         .metadata()
         .iter()
@@ -163,7 +163,7 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::UInt32Array;
+    use arrow_array::UInt32Array;
     use std::sync::Arc;
 
     #[test]
@@ -171,9 +171,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         let schema = crate::schema::with_metadata(
-            arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            arrow_schema::Schema::new(vec![arrow_schema::Field::new(
                 "x",
-                arrow::datatypes::DataType::UInt32,
+                arrow_schema::DataType::UInt32,
                 false,
             )]),
             &[(crate::schema::META_N_USERS, "7".to_string())],

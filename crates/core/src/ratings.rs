@@ -4,7 +4,7 @@
 use crate::error::{CoreError, Result};
 use crate::parquet_io::{ParquetSink, column, read_batches};
 use crate::schema;
-use arrow::array::{
+use arrow_array::{
     Array, ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
 };
 use std::path::Path;
@@ -55,7 +55,7 @@ impl Ratings {
     fn batch(
         &self,
         range: std::ops::Range<usize>,
-        schema: &arrow::datatypes::SchemaRef,
+        schema: &arrow_schema::SchemaRef,
     ) -> RecordBatch {
         let ts: ArrayRef = match &self.timestamp {
             Some(t) => Arc::new(Int64Array::from(t[range.clone()].to_vec())),
@@ -208,7 +208,7 @@ fn read_ids(path: &Path, idx_col: &str, id_col: &str) -> Result<(Ids, Vec<Record
         .field_with_name(id_col)
         .map_err(|_| CoreError::schema(path, format!("missing column `{id_col}`")))?;
     let mut ids = match field.data_type() {
-        arrow::datatypes::DataType::Int64 => Ids::Int(Vec::new()),
+        arrow_schema::DataType::Int64 => Ids::Int(Vec::new()),
         _ => Ids::Str(Vec::new()),
     };
     let mut expected = 0u32;

@@ -1,7 +1,7 @@
 //! Table schemas of DESIGN.md. Stages build their record batches against these so every
 //! artifact of a kind has the same columns and types.
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 

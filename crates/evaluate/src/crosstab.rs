@@ -1,8 +1,8 @@
 //! The notebooks' first look at the data: the most active users × the most rated movies,
 //! one cell per rating (`pd.crosstab`), with gaps where a user never rated the movie.
 
-use arrow::array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
-use arrow::datatypes::{Field, Schema};
+use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
+use arrow_schema::{Field, Schema};
 use recpipe_core::Ratings;
 use recpipe_core::ratings::Catalog;
 use std::collections::HashSet;
@@ -86,17 +86,17 @@ impl Crosstab {
     /// user_idx, user_id (original id as text), then one nullable Float32 column per movie.
     pub fn to_batch(&self) -> RecordBatch {
         let mut fields = vec![
-            Field::new("user_idx", arrow::datatypes::DataType::Int64, false),
-            Field::new("user_id", arrow::datatypes::DataType::Utf8, false),
+            Field::new("user_idx", arrow_schema::DataType::Int64, false),
+            Field::new("user_id", arrow_schema::DataType::Utf8, false),
         ];
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(
                 self.user_idx.iter().map(|&u| u as i64),
             )),
-            Arc::new(arrow::array::StringArray::from_iter_values(&self.users)),
+            Arc::new(arrow_array::StringArray::from_iter_values(&self.users)),
         ];
         for (c, title) in self.items.iter().enumerate() {
-            fields.push(Field::new(title, arrow::datatypes::DataType::Float32, true));
+            fields.push(Field::new(title, arrow_schema::DataType::Float32, true));
             cols.push(Arc::new(Float32Array::from(
                 self.cells.iter().map(|row| row[c]).collect::<Vec<_>>(),
             )));

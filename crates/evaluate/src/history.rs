@@ -2,8 +2,9 @@
 //! only feeds a plot.
 
 use crate::error::EvaluateError;
-use arrow::array::{Array, Float64Array};
-use arrow::datatypes::DataType;
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrowPrimitiveType, cast::AsArray};
+use arrow_schema::DataType;
 use recpipe_core::parquet_io::read_batches;
 use std::path::Path;
 
@@ -16,26 +17,43 @@ pub struct History {
 }
 
 fn column_f64(
-    batch: &arrow::array::RecordBatch,
+    batch: &arrow_array::RecordBatch,
     name: &str,
     path: &Path,
 ) -> Result<Option<Vec<f64>>, EvaluateError> {
     let Some(col) = batch.column_by_name(name) else {
         return Ok(None);
     };
-    let cast = arrow::compute::cast(col, &DataType::Float64).map_err(|e| EvaluateError::Data {
+    let values = numeric_values(col.as_ref()).ok_or_else(|| EvaluateError::Data {
         path: path.to_path_buf(),
-        message: format!("column `{name}` is not numeric: {e}"),
+        message: format!("column `{name}` is not numeric (it is {})", col.data_type()),
     })?;
-    let a = cast
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("cast to Float64 gives a Float64Array");
-    Ok(Some(
+    Ok(Some(values))
+}
+
+/// A numeric column's values as f64, NaN for nulls; `None` for a non-numeric column.
+fn numeric_values(col: &dyn Array) -> Option<Vec<f64>> {
+    fn collect<T: ArrowPrimitiveType>(col: &dyn Array, f: impl Fn(T::Native) -> f64) -> Vec<f64> {
+        let a = col.as_primitive::<T>();
         (0..a.len())
-            .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) })
-            .collect(),
-    ))
+            .map(|i| {
+                if a.is_null(i) {
+                    f64::NAN
+                } else {
+                    f(a.value(i))
+                }
+            })
+            .collect()
+    }
+    Some(match col.data_type() {
+        DataType::Float64 => collect::<Float64Type>(col, |v| v),
+        DataType::Float32 => collect::<Float32Type>(col, f64::from),
+        DataType::Int64 => collect::<Int64Type>(col, |v| v as f64),
+        DataType::Int32 => collect::<Int32Type>(col, f64::from),
+        DataType::UInt64 => collect::<UInt64Type>(col, |v| v as f64),
+        DataType::UInt32 => collect::<UInt32Type>(col, f64::from),
+        _ => return None,
+    })
 }
 
 /// `Ok(None)` when the file does not exist (a model trained without history).

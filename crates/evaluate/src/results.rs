@@ -3,8 +3,8 @@
 
 use crate::metrics::ranking::RankingMetrics;
 use crate::metrics::rating::{BucketMetrics, RatingMetrics};
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
 use std::sync::Arc;
 

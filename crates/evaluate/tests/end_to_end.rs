@@ -1,9 +1,9 @@
 //! The stage on a hand-built ingest / split / train layout: every output file, the figures
 //! in them, several models in one table, and the errors a user can cause.
 
-use arrow::array::{
-    Array, ArrayRef, Float32Array, Float64Array, Int16Array, Int64Array, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, UInt32Array,
+use arrow_array::{
+    Array, ArrayRef, Float32Array, Float64Array, Int16Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array, builder::ListBuilder, builder::StringBuilder,
 };
 use recpipe_core::model::{Checkpoint, ModelMeta, Tensor};
 use recpipe_core::parquet_io::{read_batches, write_batches};
@@ -289,7 +289,7 @@ fn stage_writes_every_output_and_compares_models() {
     assert_eq!(valid["activity"].as_array().unwrap().len(), 6);
 
     let (_, batches) = read_batches(out.path("metrics.parquet")).unwrap();
-    let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let b = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
     let (k, v) = metric(&b, "perfect", "rmse");
     assert_eq!(k, None);
     assert!((v - rmse(0)).abs() < 1e-12);

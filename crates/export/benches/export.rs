@@ -6,9 +6,9 @@
 //! - `export_59k_k64_top20`: the whole stage without recommendations: embeddings, similar
 //!   items and PCA written as Parquet from a checkpoint and an ingest artifact on disk.
 
-use arrow::array::{
-    Float32Array, Int16Array, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    UInt32Array,
+use arrow_array::{
+    Float32Array, Int16Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    builder::ListBuilder, builder::StringBuilder,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::Array2;

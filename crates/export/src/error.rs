@@ -21,7 +21,7 @@ pub enum ExportError {
     Arrow {
         table: &'static str,
         #[source]
-        source: arrow::error::ArrowError,
+        source: arrow_schema::ArrowError,
     },
 
     #[error(transparent)]

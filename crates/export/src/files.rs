@@ -2,11 +2,11 @@
 //! written atomically like the Parquet tables.
 
 use crate::error::ExportError;
-use arrow::array::{
+use arrow_array::{
     Array, FixedSizeListArray, Float32Array, Int64Array, ListArray, RecordBatch, StringArray,
     UInt32Array,
 };
-use arrow::datatypes::DataType;
+use arrow_schema::DataType;
 use ndarray::ArrayView2;
 use recpipe_core::fsutil::AtomicFile;
 use std::io::{BufWriter, Write};

@@ -25,7 +25,7 @@ mod tables;
 pub use config::{Config, Format};
 pub use error::ExportError;
 
-use arrow::array::{RecordBatch, UInt32Array};
+use arrow_array::{RecordBatch, UInt32Array};
 use ndarray::ArrayView2;
 use recpipe_core::model::Model;
 use recpipe_core::parquet_io::{column, read_batches, write_batches};

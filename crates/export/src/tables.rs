@@ -3,11 +3,11 @@
 
 use crate::error::ExportError;
 use crate::neighbors::Ranked;
-use arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, UInt32Array,
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
+    builder::ListBuilder, builder::StringBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema};
 use ndarray::ArrayView2;
 use recpipe_core::ratings::{Catalog, Ids};
 use recpipe_core::schema;

@@ -1,11 +1,11 @@
 //! The export stage end to end on a hand-made checkpoint, catalog and split: every file is
 //! read back with the parquet crate and checked against the checkpoint.
 
-use arrow::array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, UInt32Array,
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array, builder::ListBuilder, builder::StringBuilder,
 };
-use arrow::datatypes::DataType;
+use arrow_schema::DataType;
 use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor};
 use recpipe_core::parquet_io::{read_batches, write_batches};
 use recpipe_core::schema;
@@ -48,9 +48,9 @@ impl Fixture {
         ExportStage::run(cfg, &self.inputs(), &out, &Progress::hidden())
     }
 
-    fn read(&self, name: &str) -> (arrow::datatypes::SchemaRef, RecordBatch) {
+    fn read(&self, name: &str) -> (arrow_schema::SchemaRef, RecordBatch) {
         let (schema, batches) = read_batches(self.out.join(name)).unwrap();
-        let batch = arrow::compute::concat_batches(&schema, &batches).unwrap();
+        let batch = arrow_select::concat::concat_batches(&schema, &batches).unwrap();
         (schema, batch)
     }
 
@@ -155,7 +155,7 @@ fn fixture(model_kind: &str, string_user_ids: bool) -> Fixture {
                 (0..N_ITEMS as i64).map(|i| 1000 + 10 * i),
             )),
             Arc::new(StringArray::from_iter((0..N_ITEMS).map(item_title))),
-            Arc::new(arrow::array::Int16Array::from(vec![None::<i16>; N_ITEMS])),
+            Arc::new(arrow_array::Int16Array::from(vec![None::<i16>; N_ITEMS])),
             Arc::new(genres.finish()),
             Arc::new(UInt32Array::from(n_ratings)),
             Arc::new(Float32Array::from(vec![3.5; N_ITEMS])),
@@ -231,7 +231,7 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
         .unwrap_or_else(|| panic!("column {name} has another type"))
 }
 
-fn names(s: &arrow::datatypes::Schema) -> Vec<&str> {
+fn names(s: &arrow_schema::Schema) -> Vec<&str> {
     s.fields().iter().map(|f| f.name().as_str()).collect()
 }
 
@@ -295,7 +295,7 @@ fn embeddings_are_the_checkpoints_vectors_with_ids_titles_and_metadata() {
     let titles = col::<StringArray>(&b, "title");
     assert_eq!(titles.value(1), item_title(1).unwrap());
     assert!(titles.is_null(5));
-    let genres = col::<arrow::array::ListArray>(&b, "genres");
+    let genres = col::<arrow_array::ListArray>(&b, "genres");
     assert_eq!(genres.value(0).len(), 2);
     assert_eq!(genres.value(1).len(), 1);
 

@@ -3,9 +3,9 @@
 use crate::catalog::{ItemMeta, UserMeta};
 use crate::error::IngestError;
 use crate::parse::Reject;
-use arrow::array::{
-    ArrayRef, Float32Array, Int16Array, Int32Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, UInt32Array,
+use arrow_array::{
+    ArrayRef, Float32Array, Int16Array, Int32Array, RecordBatch, StringArray, UInt32Array,
+    builder::ListBuilder, builder::StringBuilder,
 };
 use recpipe_core::fsutil::AtomicFile;
 use recpipe_core::parquet_io::write_batches;
@@ -41,7 +41,7 @@ impl Stats {
 
 fn batch(
     path: &Path,
-    schema: arrow::datatypes::SchemaRef,
+    schema: arrow_schema::SchemaRef,
     cols: Vec<ArrayRef>,
 ) -> Result<RecordBatch, IngestError> {
     RecordBatch::try_new(schema, cols).map_err(|e| {

@@ -1,4 +1,4 @@
-use arrow::array::{
+use arrow_array::{
     Array, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, StringArray, UInt32Array,
 };
 use recpipe_core::parquet_io::{column, read_batches};

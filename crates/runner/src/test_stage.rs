@@ -89,13 +89,15 @@ impl Stage for TestStage {
             return Err(TestError::Asked);
         }
         std::fs::write(out.path("out.txt"), &text)?;
-        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
-            arrow::datatypes::Field::new("line", arrow::datatypes::DataType::Utf8, false),
-        ]));
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "line",
+            arrow_schema::DataType::Utf8,
+            false,
+        )]));
         let lines: Vec<&str> = text.lines().collect();
-        let batch = arrow::array::RecordBatch::try_new(
+        let batch = arrow_array::RecordBatch::try_new(
             schema,
-            vec![Arc::new(arrow::array::StringArray::from(lines.clone()))],
+            vec![Arc::new(arrow_array::StringArray::from(lines.clone()))],
         )
         .expect("one utf8 column");
         write_batches(out.path("lines.parquet"), &[batch])?;

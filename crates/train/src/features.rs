@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::error::{Result, TrainError};
-use arrow::array::{Array, FixedSizeListArray, Float32Array};
-use arrow::datatypes::DataType;
+use arrow_array::{Array, FixedSizeListArray, Float32Array};
+use arrow_schema::DataType;
 use recpipe_core::Inputs;
 use recpipe_core::parquet_io::read_batches;
 use recpipe_core::ratings::{Catalog, Ids};
@@ -94,13 +94,13 @@ fn from_file(path: &Path, ids: &Ids, n_items: usize) -> Result<(usize, Vec<f32>)
     for b in &batches {
         let idc = b.column(id_col);
         let key = |r: usize| -> Option<String> {
-            if let Some(a) = idc.as_any().downcast_ref::<arrow::array::Int64Array>() {
+            if let Some(a) = idc.as_any().downcast_ref::<arrow_array::Int64Array>() {
                 Some(a.value(r).to_string())
-            } else if let Some(a) = idc.as_any().downcast_ref::<arrow::array::Int32Array>() {
+            } else if let Some(a) = idc.as_any().downcast_ref::<arrow_array::Int32Array>() {
                 Some(a.value(r).to_string())
             } else {
                 idc.as_any()
-                    .downcast_ref::<arrow::array::StringArray>()
+                    .downcast_ref::<arrow_array::StringArray>()
                     .map(|a| a.value(r).to_string())
             }
         };

@@ -1,7 +1,7 @@
 //! history.parquet: one row per epoch.
 
 use crate::error::Result;
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
 use recpipe_core::parquet_io::write_batches;
 use recpipe_core::schema;
 use std::path::Path;

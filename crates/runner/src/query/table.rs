@@ -1,7 +1,7 @@
 //! Columns of the export's Parquet tables, read whole (they hold a few rows per user or item).
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use recpipe_core::parquet_io::read_batches;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,9 @@
 //! hand-written catalogs for `predefined`.
 #![allow(dead_code)]
 
-use arrow::array::{
-    ArrayRef, Float32Array, Int16Array, Int64Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, UInt32Array,
+use arrow_array::{
+    ArrayRef, Float32Array, Int16Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    builder::ListBuilder, builder::StringBuilder,
 };
 use recpipe_core::{Ratings, parquet_io, schema};
 use std::collections::BTreeMap;
@@ -127,9 +127,9 @@ fn write_catalog(dir: &Path, user_ids: &[i64], item_ids: &[i64]) {
         genres.append(true);
     }
     let genres = genres.finish();
-    let genres = arrow::array::ListArray::new(
+    let genres = arrow_array::ListArray::new(
         match schema::genres_type() {
-            arrow::datatypes::DataType::List(f) => f,
+            arrow_schema::DataType::List(f) => f,
             _ => unreachable!(),
         },
         genres.offsets().clone(),
