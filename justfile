@@ -1,8 +1,9 @@
 # recpipe tasks: thin wrappers over cargo. `just --list` shows them all.
 
+# RECPIPE_PROFILE: release (default), optimized (thin LTO, for long runs and benchmarks) or dev.
 profile := env_var_or_default("RECPIPE_PROFILE", "release")
-bin := if profile == "release" { "target/release/recpipe" } else { "target/debug/recpipe" }
-cargo_profile := if profile == "release" { "--release" } else { "" }
+bin := if profile == "dev" { "target/debug/recpipe" } else { "target/" + profile + "/recpipe" }
+cargo_profile := "--profile " + profile
 
 # Run the quick-start pipeline on the bundled MovieLens data (ingest → split → train → evaluate → export).
 pipeline *ARGS: build

@@ -37,6 +37,12 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
             .contains("train (dot_bias k=50) beats bias_baseline by"),
         "{r}"
     );
+    // A rating model ranks below most-popular on the bundled data; the summary says so.
+    assert!(
+        r.stdout
+            .contains("train (dot_bias k=50) ranks below most_popular: P@10 "),
+        "{r}"
+    );
     let report = t.path(".recpipe/runs/quickstart/evaluate/report.md");
     assert!(
         r.stdout.contains(&format!("report: {}", report.display())),

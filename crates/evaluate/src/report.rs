@@ -340,6 +340,31 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
                 i.rmse_gain_pct.abs()
             ));
         }
+        out.extend(ranking_verdicts(eval, p));
     }
     out
+}
+
+/// A line per model that ranks below most-popular on precision@k: the table shows it, and
+/// the summary says it too, so a weak top-N list is never read as a success.
+fn ranking_verdicts(eval: &Evaluation, p: &crate::results::PartResult) -> Vec<String> {
+    let find = |name: &str| p.ranking.iter().find(|r| r.name == name);
+    let Some(popular) = find(crate::baselines::MOST_POPULAR) else {
+        return Vec::new();
+    };
+    p.improvements
+        .iter()
+        .filter(|i| i.baseline == crate::baselines::Baseline::Bias.name())
+        .filter_map(|i| find(&i.model).map(|r| (i, r)))
+        .filter(|(_, r)| r.metrics.precision < popular.metrics.precision)
+        .map(|(i, r)| {
+            format!(
+                "  {} ranks below most_popular: P@{k} {} vs {} (a model fitted to ratings ranks poorly)",
+                label(eval, &i.model),
+                f(r.metrics.precision, 4),
+                f(popular.metrics.precision, 4),
+                k = eval.k,
+            )
+        })
+        .collect()
 }
