@@ -44,7 +44,7 @@ readme:
 
 # Open the quick-start artifacts with DuckDB and Polars (installed into bench/.venv from PyPI).
 check-interop: pipeline
-    bash scripts/check_interop.sh .recpipe/runs/quickstart/*
+    bash scripts/check_interop.sh .recpipe/runs/quickstart/*/
 
 # 5-fold cross-validation on MovieLens 100K's official folds u1..u5 (mean ± sd of the test RMSE); needs data/ml-100k from https://grouplens.org/datasets/movielens/.
 cv-ml100k *ARGS: build

@@ -4,7 +4,7 @@
 #
 #   scripts/check_interop.sh [ARTIFACT_DIR...]
 #
-# With no argument it checks every stage of every pipeline run: .recpipe/runs/*/*
+# With no argument it checks every stage of every pipeline run: .recpipe/runs/*/*/
 # (`just pipeline` first). Packages go to a venv in bench/.venv, made by scripts/python_env.sh
 # (RECPIPE_VENV and PYTHON as there).
 set -euo pipefail
@@ -14,7 +14,7 @@ python="$(bash "$root/scripts/python_env.sh")"
 
 if [ "$#" -eq 0 ]; then
     shopt -s nullglob
-    dirs=("$root"/.recpipe/runs/*/*)
+    dirs=("$root"/.recpipe/runs/*/*/)
     shopt -u nullglob
     if [ "${#dirs[@]}" -eq 0 ]; then
         echo "check_interop: no artifacts under $root/.recpipe/runs; run \`just pipeline\` first, or pass artifact directories" >&2

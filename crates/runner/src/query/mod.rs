@@ -77,6 +77,26 @@ pub struct PredictArgs {
     pub cache: CacheArgs,
 }
 
+/// The first `n` of `rows` in rank order; warns when the export kept fewer than asked for,
+/// naming the export setting (`what` per user/item, `setting`) that keeps more.
+fn top_rows(
+    mut rows: Vec<usize>,
+    ranks: &[u32],
+    n: usize,
+    what: &str,
+    setting: &str,
+) -> Vec<usize> {
+    rows.sort_by_key(|&r| ranks[r]);
+    if rows.len() < n {
+        tracing::warn!(
+            "the export keeps {} {what}; for more, `--set {setting}={n}` and run the pipeline again",
+            rows.len(),
+        );
+    }
+    rows.truncate(n);
+    rows
+}
+
 /// An id as JSON: a number when it is one, else a string.
 fn id_json(id: &str) -> serde_json::Value {
     id.parse::<i64>()

@@ -27,7 +27,7 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
         recs.f32s("score")?,
     );
     let user = a.user.trim();
-    let mut rows: Vec<usize> = (0..users.len()).filter(|&r| users[r] == user).collect();
+    let rows: Vec<usize> = (0..users.len()).filter(|&r| users[r] == user).collect();
     if rows.is_empty() {
         let known = Table::open(
             &dir,
@@ -40,15 +40,13 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
             recs.path.display()
         );
     }
-    rows.sort_by_key(|&r| ranks[r]);
-    if rows.len() < a.n {
-        tracing::warn!(
-            "the export keeps {} items per user; for more, `--set {name}.recommendations_n={}` and run the pipeline again",
-            rows.len(),
-            a.n
-        );
-    }
-    rows.truncate(a.n);
+    let rows = super::top_rows(
+        rows,
+        &ranks,
+        a.n,
+        "items per user",
+        &format!("{name}.recommendations_n"),
+    );
     let title = |r: usize| titles[r].clone().unwrap_or_default();
     if a.json {
         let v: Vec<_> = rows

@@ -39,22 +39,20 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
         sim.f32s("score")?,
     );
     let id = &items.ids[q];
-    let mut rows: Vec<usize> = (0..of.len()).filter(|&r| &of[r] == id).collect();
+    let rows: Vec<usize> = (0..of.len()).filter(|&r| &of[r] == id).collect();
     if rows.is_empty() {
         bail!(
             "{}",
             no_neighbours(&dir, name, id, items.title(q), n_ratings)
         );
     }
-    rows.sort_by_key(|&r| ranks[r]);
-    if rows.len() < a.n {
-        tracing::warn!(
-            "the export keeps {} neighbours per item; for more, `--set {name}.neighbors={}` and run the pipeline again",
-            rows.len(),
-            a.n
-        );
-    }
-    rows.truncate(a.n);
+    let rows = super::top_rows(
+        rows,
+        &ranks,
+        a.n,
+        "neighbours per item",
+        &format!("{name}.neighbors"),
+    );
     let title = |r: usize| nb_titles[r].clone().unwrap_or_default();
     if a.json {
         let v: Vec<_> = rows
