@@ -89,19 +89,19 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn load(path: &Path, sets: &[String]) -> Result<Pipeline, PipelineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Read {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let overrides = sets
-            .iter()
-            .map(|s| Override::parse(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::parse(path, text, &overrides)
+        Self::load_checking(path, sets, true)
     }
 
     /// For `dag` and `status`, which describe the pipeline: data files need not exist yet.
     pub fn load_without_data(path: &Path, sets: &[String]) -> Result<Pipeline, PipelineError> {
+        Self::load_checking(path, sets, false)
+    }
+
+    fn load_checking(
+        path: &Path,
+        sets: &[String],
+        check_data: bool,
+    ) -> Result<Pipeline, PipelineError> {
         let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Read {
             path: path.to_path_buf(),
             source: e,
@@ -110,15 +110,7 @@ impl Pipeline {
             .iter()
             .map(|s| Override::parse(s))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::parse_with(path, text, &overrides, false)
-    }
-
-    pub fn parse(
-        path: &Path,
-        text: String,
-        overrides: &[Override],
-    ) -> Result<Pipeline, PipelineError> {
-        Self::parse_with(path, text, overrides, true)
+        Self::parse_with(path, text, &overrides, check_data)
     }
 
     fn parse_with(
