@@ -1,6 +1,7 @@
-//! Shared building blocks of recpipe: the table schemas of DESIGN.md, Parquet read/write
-//! helpers that never leave a half-written file, the stage contract every stage crate
-//! implements, and progress reporting.
+//! Shared building blocks of recpipe (mapped in docs/ARCHITECTURE.md): the table schemas,
+//! Parquet read/write helpers that never leave a half-written file, the stage contract every
+//! stage crate implements, checkpoints and inference, seeded generators, the memory guard, and
+//! progress reporting.
 
 pub mod error;
 pub mod fixtures;

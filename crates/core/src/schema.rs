@@ -1,5 +1,5 @@
-//! Table schemas of DESIGN.md. Stages build their record batches against these so every
-//! artifact of a kind has the same columns and types.
+//! Schemas of the shared tables (see docs/ARCHITECTURE.md). Stages build their record batches
+//! against these so every artifact of a kind has the same columns and types.
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! The stage contract (DESIGN.md): every stage crate implements [`Stage`] so the runner can
-//! treat stages as rows of a table.
+//! The stage contract (docs/ARCHITECTURE.md): every stage crate implements [`Stage`] so the
+//! runner can treat stages as rows of a table.
 
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;

@@ -1,4 +1,4 @@
-//! The training backend abstraction of DESIGN.md: a backend builds a [`Trainer`] for a model
+//! The training backend seam (docs/ARCHITECTURE.md): a backend builds a [`Trainer`] for a model
 //! spec; the epoch loop, schedules, early stopping, history and checkpoints are shared.
 
 use crate::config::{Config, DeviceChoice, ModelKind};
