@@ -51,3 +51,68 @@ pub fn json_lines(values: &[serde_json::Value]) {
         outln!("{v}");
     }
 }
+
+/// What a ranked answer (recommendations, neighbours) is called in its JSON objects and
+/// table: the query's key and id, the listed items' id and title keys, the score's header.
+pub struct RankedNames<'a> {
+    pub query: (&'static str, &'a str),
+    pub id: &'static str,
+    pub title: &'static str,
+    pub score: &'static str,
+}
+
+/// The columns of a ranked export table (recommendations.parquet, similar_items.parquet).
+pub struct RankedCols<'a> {
+    pub ranks: &'a [u32],
+    pub ids: &'a [String],
+    pub titles: &'a [Option<String>],
+    pub scores: &'a [f32],
+}
+
+/// Print `rows` of a ranked table as an aligned table (rank, item_id, score, title) or, with
+/// `json`, one object per line.
+pub fn ranked(rows: &[usize], cols: &RankedCols, names: &RankedNames, json: bool) {
+    let RankedCols {
+        ranks,
+        ids,
+        titles,
+        scores,
+    } = cols;
+    let title = |r: usize| titles[r].clone().unwrap_or_default();
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|&r| {
+                serde_json::json!({
+                    names.query.0: super::id_json(names.query.1),
+                    "rank": ranks[r],
+                    names.id: super::id_json(&ids[r]),
+                    names.title: title(r),
+                    "score": scores[r],
+                })
+            })
+            .collect();
+        json_lines(&v);
+        return;
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|&r| {
+            vec![
+                ranks[r].to_string(),
+                ids[r].clone(),
+                format!("{:.3}", scores[r]),
+                title(r),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            col("rank", true),
+            col("item_id", true),
+            col(names.score, true),
+            col("title", false),
+        ],
+        &cells,
+    );
+}

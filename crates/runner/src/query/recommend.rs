@@ -1,10 +1,10 @@
 //! `recpipe recommend PIPELINE --user ID`: the user's rows of recommendations.parquet.
 
+use super::RecommendArgs;
 use super::items::resolve_user;
 use super::locate::{fresh_dirs, pick_stage};
-use super::print::{col, json_lines, table};
+use super::print::{RankedCols, RankedNames, ranked};
 use super::table::Table;
-use super::{RecommendArgs, id_json};
 use crate::cache::Store;
 use crate::pipeline::Pipeline;
 use anyhow::{Result, bail};
@@ -47,36 +47,22 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
         "items per user",
         &format!("{name}.recommendations_n"),
     );
-    let title = |r: usize| titles[r].clone().unwrap_or_default();
-    if a.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|&r| {
-                serde_json::json!({"user_id": id_json(user), "rank": ranks[r], "item_id": id_json(&items[r]), "title": title(r), "score": scores[r]})
-            })
-            .collect();
-        json_lines(&v);
-        return Ok(());
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|&r| {
-            vec![
-                ranks[r].to_string(),
-                items[r].clone(),
-                format!("{:.3}", scores[r]),
-                title(r),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            col("rank", true),
-            col("item_id", true),
-            col("score", true),
-            col("title", false),
-        ],
-        &cells,
+    let names = RankedNames {
+        query: ("user_id", user),
+        id: "item_id",
+        title: "title",
+        score: "score",
+    };
+    ranked(
+        &rows,
+        &RankedCols {
+            ranks: &ranks,
+            ids: &items,
+            titles: &titles,
+            scores: &scores,
+        },
+        &names,
+        a.json,
     );
     Ok(())
 }

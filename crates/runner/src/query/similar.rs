@@ -1,10 +1,10 @@
 //! `recpipe similar PIPELINE --item ID|TITLE`: the item's rows of similar_items.parquet.
 
+use super::SimilarArgs;
 use super::items::Items;
 use super::locate::{fresh_dirs, pick_stage};
-use super::print::{col, json_lines, table};
+use super::print::{RankedCols, RankedNames, ranked};
 use super::table::Table;
-use super::{SimilarArgs, id_json};
 use crate::cache::Store;
 use crate::out::outln;
 use crate::pipeline::Pipeline;
@@ -53,40 +53,28 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
         "neighbours per item",
         &format!("{name}.neighbors"),
     );
-    let title = |r: usize| nb_titles[r].clone().unwrap_or_default();
-    if a.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|&r| {
-                serde_json::json!({"item_id": id_json(id), "rank": ranks[r], "neighbor_id": id_json(&nb[r]), "neighbor_title": title(r), "score": scores[r]})
-            })
-            .collect();
-        json_lines(&v);
-        return Ok(());
+    if !a.json {
+        outln!(
+            "item {id}: {} ({n_ratings} ratings); nearest by cosine of the item factors",
+            items.title(q)
+        );
     }
-    outln!(
-        "item {id}: {} ({n_ratings} ratings); nearest by cosine of the item factors",
-        items.title(q)
-    );
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|&r| {
-            vec![
-                ranks[r].to_string(),
-                nb[r].clone(),
-                format!("{:.3}", scores[r]),
-                title(r),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            col("rank", true),
-            col("item_id", true),
-            col("cosine", true),
-            col("title", false),
-        ],
-        &cells,
+    let names = RankedNames {
+        query: ("item_id", id),
+        id: "neighbor_id",
+        title: "neighbor_title",
+        score: "cosine",
+    };
+    ranked(
+        &rows,
+        &RankedCols {
+            ranks: &ranks,
+            ids: &nb,
+            titles: &nb_titles,
+            scores: &scores,
+        },
+        &names,
+        a.json,
     );
     Ok(())
 }
