@@ -5,6 +5,7 @@
 
 use crate::cache::{self, Store};
 use crate::names;
+use crate::numbers::human_bytes;
 use crate::out::outln;
 use crate::view;
 use anyhow::{Context, Result, bail};
@@ -23,7 +24,7 @@ pub fn run_guard(store: &Store) -> Result<File> {
 }
 
 fn guard_file(store: &Store) -> Result<File> {
-    let path = store.root.join("locks").join("gc.lock");
+    let path = store.locks_dir().join("gc.lock");
     File::create(&path).with_context(|| format!("cannot open {}", path.display()))
 }
 
@@ -53,11 +54,7 @@ impl Sweep<'_> {
         };
         if !self.dry_run {
             // Moved aside first, so a failure never leaves half an artifact in cache/.
-            let trash = self.store.tmp_root().join(format!(
-                "trash-{}-gc-{}",
-                std::process::id(),
-                self.count + self.records + self.failures
-            ));
+            let trash = self.store.trash_path("gc");
             if let Err(e) = std::fs::rename(path, &trash) {
                 self.fail(path, e);
                 return false;
@@ -69,7 +66,7 @@ impl Sweep<'_> {
         outln!(
             "{verb} {what} {} ({}): {why}",
             path.display(),
-            cache::human_bytes(size)
+            human_bytes(size)
         );
         if what == "run record" {
             self.records += 1;
@@ -110,7 +107,7 @@ pub fn gc(store: &Store, dry_run: bool, keep_runs: usize) -> Result<()> {
          view shows, its latest run without --set, and its last {keep_runs} runs",
         sweep.count,
         if sweep.count == 1 { "y" } else { "ies" },
-        cache::human_bytes(sweep.bytes),
+        human_bytes(sweep.bytes),
         sweep.records,
         if sweep.records == 1 { "" } else { "s" }
     );

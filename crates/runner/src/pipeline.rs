@@ -233,7 +233,7 @@ impl Pipeline {
                         span,
                         format!(
                             "stage `{stage}` has no `kind`; add e.g. kind = \"{}\" (known kinds: {})",
-                            stages::names().first().copied().unwrap_or("ingest"),
+                            stages::names().first().copied().unwrap_or(stages::INGEST),
                             stages::names().join(", ")
                         ),
                     )
@@ -389,6 +389,17 @@ impl Pipeline {
 
     pub fn index_of(&self, stage: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == stage)
+    }
+
+    /// [`Self::index_of`], or an error listing the stages there are.
+    pub fn stage_index(&self, stage: &str) -> anyhow::Result<usize> {
+        self.index_of(stage).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no stage named `{stage}` in {}; stages: {}",
+                self.path.display(),
+                self.stage_names().join(", ")
+            )
+        })
     }
 
     /// Ancestors of `i` after its direct inputs, nearest first (breadth-first).
@@ -622,7 +633,7 @@ pub fn check_external_inputs(
             "stage `{stage}`: data file `{shown}` not found (relative paths are resolved from \
              the current directory, {cwd})"
         );
-        if handler.kind() == "ingest" {
+        if handler.kind() == stages::INGEST {
             msg.push_str("; ");
             msg.push_str(MOVIELENS_HINT);
         }

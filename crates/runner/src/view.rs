@@ -60,7 +60,7 @@ pub fn views_root(store: &Store, pipeline: &str) -> PathBuf {
 }
 
 pub fn top_link(store: &Store, pipeline: &str) -> PathBuf {
-    store.root.join("runs").join(pipeline)
+    store.runs_dir().join(pipeline)
 }
 
 /// Complete generation folders of a pipeline, oldest first (names sort by time).
@@ -141,13 +141,8 @@ pub fn publish(
 
 /// Held while a view is published (and by gc while it prunes that pipeline's runs).
 pub fn lock(store: &Store, pipeline: &str) -> Result<File> {
-    let path = store
-        .root
-        .join("locks")
-        .join(format!("view-{pipeline}.lock"));
-    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    fs4::FileExt::lock(&file).with_context(|| format!("cannot lock {}", path.display()))?;
-    Ok(file)
+    let path = store.locks_dir().join(format!("view-{pipeline}.lock"));
+    cache::lock::wait(&path, || {})
 }
 
 fn generation_name() -> String {
@@ -186,9 +181,7 @@ fn swap_top_link(store: &Store, pipeline: &str, generation: &Path) -> Result<()>
     if let Ok(meta) = std::fs::symlink_metadata(&link)
         && !meta.file_type().is_symlink()
     {
-        let trash = store
-            .tmp_root()
-            .join(format!("trash-{}-view-{n}", std::process::id()));
+        let trash = store.trash_path("view");
         tracing::info!(
             "{} was not a link to a run's view; moving it aside and rebuilding the view",
             link.display()
