@@ -3,6 +3,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::parquet_io::{ParquetSink, column, read_batches};
+use crate::layout;
 use crate::schema;
 use arrow_array::{
     Array, ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
@@ -244,8 +245,8 @@ impl Catalog {
     /// Read `users.parquet` and `items.parquet` from an ingest artifact directory.
     pub fn read(ingest_dir: impl AsRef<Path>) -> Result<Catalog> {
         let dir = ingest_dir.as_ref();
-        let (user_ids, _) = read_ids(&dir.join("users.parquet"), "user_idx", "user_id")?;
-        let items_path = dir.join("items.parquet");
+        let (user_ids, _) = read_ids(&dir.join(layout::ingest::USERS), "user_idx", "user_id")?;
+        let items_path = dir.join(layout::ingest::ITEMS);
         let (item_ids, batches) = read_ids(&items_path, "item_idx", "item_id")?;
         let mut titles = Vec::with_capacity(item_ids.len());
         let mut genres = Vec::with_capacity(item_ids.len());
