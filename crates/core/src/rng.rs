@@ -40,9 +40,15 @@ impl SplitMix64 {
 
     /// Standard normal (Box-Muller; one draw per call keeps the stream simple).
     pub fn normal(&mut self) -> f32 {
+        self.normal_f64() as f32
+    }
+
+    /// [`SplitMix64::normal`] before rounding to `f32`.
+    pub fn normal_f64(&mut self) -> f64 {
+        // 1 - u avoids ln(0).
         let u1 = 1.0 - self.f64();
         let u2 = self.f64();
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// Uniform in `0..n` without modulo bias (Lemire 2019, multiply and reject).
@@ -56,6 +62,13 @@ impl SplitMix64 {
             }
         }
         (m >> 64) as u64
+    }
+
+    /// Uniform in `0..n` by one multiply-shift, without [`SplitMix64::below`]'s rejection
+    /// step: biased by at most n / 2^64. The synthetic data set draws with it, so the files a
+    /// seed generates never change.
+    pub fn below_biased(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// Fisher-Yates shuffle of the whole slice.
