@@ -96,7 +96,49 @@ pub struct Outputs {
     pub lines: Vec<String>,
 }
 
-/// A stage kind. Implemented by a unit struct in each stage crate.
+/// Which way a [`Headline`] number is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    Minimize,
+    Maximize,
+}
+
+/// A number in a stage's summary that compares runs of the stage (`recpipe sweep` ranks its
+/// trials by one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headline {
+    /// Dotted path into [`Outputs::summary`]. A segment `*` stands for any key, and a segment
+    /// ending in `*` for any key that starts with the rest (`parts.*.*.p@*`: P@k of every
+    /// model on every part); a path without `*` names one number.
+    pub path: &'static str,
+    pub goal: Goal,
+    /// What the number is, for people (`validation RMSE`).
+    pub label: &'static str,
+}
+
+impl Headline {
+    /// Whether the summary path `path` (its segments) is one this headline describes.
+    pub fn matches(&self, path: &[&str]) -> bool {
+        let pattern: Vec<&str> = self.path.split('.').collect();
+        pattern.len() == path.len()
+            && pattern
+                .iter()
+                .zip(path)
+                .all(|(p, s)| match p.strip_suffix('*') {
+                    Some(prefix) => s.starts_with(prefix),
+                    None => p == s,
+                })
+    }
+
+    /// True when the path names one number (no `*`).
+    pub fn is_exact(&self) -> bool {
+        !self.path.contains('*')
+    }
+}
+
+/// A stage kind. Implemented by a unit struct in each stage crate. Besides running, it tells
+/// the runner how to present the stage ([`Stage::HEADLINES`], [`Stage::REPORT`]) and how to
+/// recognise its artifacts ([`Stage::SIGNATURES`]), so the runner never names a kind itself.
 pub trait Stage {
     /// The `kind` key in pipeline TOML.
     const KIND: &'static str;
@@ -105,6 +147,15 @@ pub trait Stage {
     /// Every knob of the stage, with defaults, parsed with `deny_unknown_fields`.
     type Config: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
     type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The numbers of the summary that compare runs of this kind, best known first; the first
+    /// exact one is what a sweep ranks by when no metric is named.
+    const HEADLINES: &'static [Headline] = &[];
+    /// The file of the artifact folder a person opens to read the result (a report), if any.
+    const REPORT: Option<&'static str> = None;
+    /// How to recognise this kind's artifact folder when it has no manifest.json: the folder
+    /// holds every file of at least one of these sets.
+    const SIGNATURES: &'static [&'static [&'static str]] = &[];
 
     /// Files outside the cache that the stage reads (data files); the runner hashes them
     /// into the cache key.
@@ -124,4 +175,31 @@ pub trait Stage {
         out: &OutDir,
         progress: &Progress,
     ) -> std::result::Result<Outputs, Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_patterns_match_whole_segments_or_prefixes() {
+        let exact = Headline {
+            path: "valid_rmse",
+            goal: Goal::Minimize,
+            label: "validation RMSE",
+        };
+        assert!(exact.is_exact());
+        assert!(exact.matches(&["valid_rmse"]));
+        assert!(!exact.matches(&["valid_rmse", "x"]));
+        assert!(!exact.matches(&["valid_mae"]));
+        let p = Headline {
+            path: "parts.*.*.p@*",
+            goal: Goal::Maximize,
+            label: "P@k",
+        };
+        assert!(!p.is_exact());
+        assert!(p.matches(&["parts", "test", "blend", "p@10"]));
+        assert!(!p.matches(&["parts", "test", "blend", "ndcg@10"]));
+        assert!(!p.matches(&["parts", "test", "p@10"]));
+    }
 }

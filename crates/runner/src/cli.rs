@@ -6,6 +6,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "recpipe",
+    bin_name = "recpipe",
     version,
     about = "Recommender pipelines on MovieLens-style ratings: ingest → split → train → evaluate → export, cached stage by stage",
     long_about = None,
@@ -205,8 +206,12 @@ Repeating a key adds values to it (--grid train.k=32 --grid train.k=64). Several
 the cartesian product; --random N runs N distinct combinations of it, drawn with --seed.
 
 The metric is STAGE.PATH, a dotted path into the summary the stage recorded in its
-manifest.json (`recpipe show PIPELINE STAGE` prints it; list indices are numbers). Default:
-the train stage's best_valid_rmse, else its valid_rmse; minimized unless --maximize.
+manifest.json (`recpipe show PIPELINE STAGE -v` prints it; list indices are numbers), e.g.
+train.valid_rmse, or an evaluate stage's evaluate.parts.PART.MODEL.rmse, .mae, .p@K or
+.ndcg@K (PART valid or test, MODEL a train stage's name or a baseline, K the stage's k).
+Default: the train stage's valid_rmse (the validation RMSE of its best epoch). Errors
+(RMSE, MAE) are minimized and P@k, NDCG@k and accuracy maximized; any other number is
+minimized; --maximize or --minimize decides instead.
 
 A trial that fails (e.g. a diverging learning rate) is recorded with its error and the sweep
 goes on; the sweep itself fails only when every trial failed. The table (Parquet, one row per trial, best first) has the
@@ -240,13 +245,13 @@ pub struct SweepArgs {
     /// Seed of --random
     #[arg(long, default_value_t = 0, value_name = "S", requires = "random")]
     pub seed: u64,
-    /// What to rank trials by: STAGE.PATH into a stage's summary [default: train.best_valid_rmse, else train.valid_rmse]
+    /// What to rank trials by: STAGE.PATH into a stage's summary [default: train.valid_rmse]
     #[arg(long, value_name = "STAGE.PATH")]
     pub metric: Option<String>,
-    /// Lower is better (the default)
+    /// Lower is better (the default, except for P@k, NDCG@k and accuracy)
     #[arg(long, conflicts_with = "maximize")]
     pub minimize: bool,
-    /// Higher is better
+    /// Higher is better (the default for P@k, NDCG@k and accuracy)
     #[arg(long)]
     pub maximize: bool,
     /// Also run this stage in every trial (the metric's stage always runs); repeatable
@@ -301,8 +306,8 @@ impl Command {
             | Command::Status { cache, .. }
             | Command::Show { cache, .. }
             | Command::Gc { cache, .. } => cache.cache_dir.clone(),
-            Command::Recommend(a) => a.cache.cache_dir.clone(),
-            Command::Similar(a) => a.cache.cache_dir.clone(),
+            Command::Recommend(a) => a.export.cache.cache_dir.clone(),
+            Command::Similar(a) => a.export.cache.cache_dir.clone(),
             Command::Predict(a) => a.cache.cache_dir.clone(),
             #[allow(unreachable_patterns)]
             _ => std::env::var_os("RECPIPE_CACHE_DIR").map(PathBuf::from),

@@ -1,11 +1,11 @@
 //! Type erasure over [`recpipe_core::Stage`], so the runner holds one table of kinds instead of
 //! a match per stage crate.
 
-use recpipe_core::{Inputs, OutDir, Outputs, Progress, Stage};
+use recpipe_core::{Headline, Inputs, OutDir, Outputs, Progress, Stage};
 use serde::Deserialize;
 use std::any::Any;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
@@ -18,19 +18,30 @@ pub struct Parsed {
     typed: Arc<dyn Any + Send + Sync>,
 }
 
+/// What a stage's `run` gives the runner.
+pub type Ran = anyhow::Result<Outputs>;
+
+/// One stage kind, its config types erased: what the runner runs and how it presents it.
 pub trait Handler: Send + Sync {
     fn kind(&self) -> &'static str;
     fn format_version(&self) -> u32;
     /// Strict parse (`deny_unknown_fields`); errors keep toml's span.
     fn parse(&self, table: Spanned<DeValue<'static>>) -> Result<Parsed, SpanError>;
     fn external_inputs(&self, cfg: &Parsed) -> Vec<PathBuf>;
-    fn run(
-        &self,
-        cfg: &Parsed,
-        inputs: &Inputs,
-        out: &OutDir,
-        progress: &Progress,
-    ) -> anyhow::Result<Outputs>;
+    fn run(&self, cfg: &Parsed, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Ran;
+    /// The summary's numbers that compare runs ([`Stage::HEADLINES`]).
+    fn headlines(&self) -> &'static [Headline];
+    /// The file of the artifact a person opens ([`Stage::REPORT`]).
+    fn report(&self) -> Option<&'static str>;
+    /// The file sets that mark this kind's artifact folder ([`Stage::SIGNATURES`]).
+    fn signatures(&self) -> &'static [&'static [&'static str]];
+
+    /// Whether `dir`, a folder without manifest.json, holds every file of one signature.
+    fn recognizes(&self, dir: &Path) -> bool {
+        self.signatures()
+            .iter()
+            .any(|set| set.iter().all(|f| dir.join(f).exists()))
+    }
 }
 
 struct StageHandler<S>(PhantomData<fn() -> S>);
@@ -83,14 +94,20 @@ impl<S: Stage + 'static> Handler for StageHandler<S> {
         S::external_inputs(Self::typed(cfg))
     }
 
-    fn run(
-        &self,
-        cfg: &Parsed,
-        inputs: &Inputs,
-        out: &OutDir,
-        progress: &Progress,
-    ) -> anyhow::Result<Outputs> {
+    fn run(&self, cfg: &Parsed, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Ran {
         Ok(S::run(Self::typed(cfg), inputs, out, progress)?)
+    }
+
+    fn headlines(&self) -> &'static [Headline] {
+        S::HEADLINES
+    }
+
+    fn report(&self) -> Option<&'static str> {
+        S::REPORT
+    }
+
+    fn signatures(&self) -> &'static [&'static [&'static str]] {
+        S::SIGNATURES
     }
 }
 

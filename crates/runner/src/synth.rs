@@ -2,9 +2,8 @@
 //! name the flags (`--users`), not the `ingest.synthetic.*` keys a pipeline would set.
 
 use crate::out::outln;
+use crate::stages::synthetic::{Config, Error, generate};
 use anyhow::{Result, anyhow};
-use recpipe_ingest::IngestError;
-use recpipe_ingest::synth::SynthConfig;
 use std::path::Path;
 
 /// Pipeline key → flag, for the keys the flags set.
@@ -21,8 +20,8 @@ pub struct Flags {
     pub seed: Option<u64>,
 }
 
-fn config(f: &Flags) -> Result<SynthConfig> {
-    let mut cfg = SynthConfig::default();
+fn config(f: &Flags) -> Result<Config> {
+    let mut cfg = Config::default();
     let narrow = |v: u64, flag: &str| -> Result<u32> {
         u32::try_from(v).map_err(|_| anyhow!("{flag} {v} is too large (at most {})", u32::MAX))
     };
@@ -42,8 +41,8 @@ fn config(f: &Flags) -> Result<SynthConfig> {
 }
 
 /// A config error of the generator in terms of the flags.
-fn in_flags(e: IngestError) -> anyhow::Error {
-    let IngestError::Config { message, .. } = &e else {
+fn in_flags(e: Error) -> anyhow::Error {
+    let Error::Config { message, .. } = &e else {
         return anyhow!(e);
     };
     let mut text = message.clone();
@@ -55,8 +54,8 @@ fn in_flags(e: IngestError) -> anyhow::Error {
 
 pub fn synth(out: &Path, flags: &Flags) -> Result<()> {
     let cfg = config(flags)?;
-    let summary = recpipe_ingest::synth::generate(&cfg, out).map_err(|e| match e {
-        IngestError::Config { .. } => in_flags(e),
+    let summary = generate(&cfg, out).map_err(|e| match e {
+        Error::Config { .. } => in_flags(e),
         e => anyhow!(e).context(format!(
             "cannot generate synthetic data into {}",
             out.display()

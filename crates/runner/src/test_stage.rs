@@ -1,4 +1,5 @@
-//! `kind = "_test"`: a stage for testing the runner, enabled by `RECPIPE_TEST_STAGES=1`.
+//! `kind = "_test"`: a stage for testing the runner, built only with the `test-stages` feature
+//! (the `recpipe-e2e` binary that tests/ drives).
 //! It concatenates its upstream `out.txt` files and its `value`, can read an external file,
 //! sleep, block until a file appears (so a test can kill it mid-stage), or fail.
 

@@ -26,14 +26,8 @@ pub struct RecommendArgs {
     /// How many items to list (at most the export's recommendations_n)
     #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
     pub n: usize,
-    /// The export stage to read, when the pipeline has several
-    #[arg(long, value_name = "STAGE")]
-    pub stage: Option<String>,
-    /// One JSON object per line instead of a table
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub export: ExportQuery,
 }
 
 #[derive(Args)]
@@ -47,6 +41,13 @@ pub struct SimilarArgs {
     /// How many neighbours to list (at most the export's neighbors)
     #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
     pub n: usize,
+    #[command(flatten)]
+    pub export: ExportQuery,
+}
+
+/// The flags `recommend` and `similar` share: which export stage, and how to print.
+#[derive(Args)]
+pub struct ExportQuery {
     /// The export stage to read, when the pipeline has several
     #[arg(long, value_name = "STAGE")]
     pub stage: Option<String>,

@@ -1,5 +1,6 @@
 //! `recpipe predict PIPELINE --user ID --item ID`: the train stage's checkpoint scoring
-//! (user, item) pairs, through the train crate's `predict_ids`.
+//! (user, item) pairs, through the train crate's `predict_ids`
+//! (re-exported by the stage table).
 
 use super::items::{Items, resolve_user};
 use super::locate::{ancestor, fresh_dirs, pick_stage};
@@ -7,13 +8,14 @@ use super::print::{col, json_lines, table};
 use super::{PredictArgs, id_json};
 use crate::cache::Store;
 use crate::pipeline::Pipeline;
+use crate::stages;
 use anyhow::{Context, Result};
 use recpipe_core::ratings::Catalog;
 
 pub fn predict(a: &PredictArgs, store: &Store) -> Result<()> {
     let p = Pipeline::load(&a.pipeline.pipeline, &a.pipeline.sets)?;
-    let train = pick_stage(&p, "train", a.stage.as_deref())?;
-    let ingest = ancestor(&p, train, "ingest")?;
+    let train = pick_stage(&p, stages::TRAIN, a.stage.as_deref())?;
+    let ingest = ancestor(&p, train, stages::INGEST)?;
     let dirs = fresh_dirs(&p, store, &[train, ingest])?;
     let catalog = Catalog::read(&dirs[1])
         .with_context(|| format!("cannot read the ingest tables in {}", dirs[1].display()))?;
@@ -36,11 +38,8 @@ pub fn predict(a: &PredictArgs, store: &Store) -> Result<()> {
         .iter()
         .map(|&i| (user.clone(), items.ids[i].clone()))
         .collect();
-    let scores =
-        recpipe_train::predict_ids(&dirs[0], &catalog, &pairs, recpipe_train::Fallback::Error)
-            .with_context(|| {
-                format!("stage `{}` cannot score these pairs", p.stages[train].name)
-            })?;
+    let scores = stages::predict_ids(&dirs[0], &catalog, &pairs, stages::Fallback::Error)
+        .with_context(|| format!("stage `{}` cannot score these pairs", p.stages[train].name))?;
     if a.json {
         let v: Vec<_> = picked
             .iter()

@@ -7,16 +7,18 @@ use super::print::{RankedCols, RankedNames, ranked};
 use super::table::Table;
 use crate::cache::Store;
 use crate::pipeline::Pipeline;
+use crate::stages;
 use anyhow::{Result, bail};
+use recpipe_core::layout;
 
 pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
     let p = Pipeline::load(&a.pipeline.pipeline, &a.pipeline.sets)?;
-    let i = pick_stage(&p, "export", a.stage.as_deref())?;
+    let i = pick_stage(&p, stages::EXPORT, a.export.stage.as_deref())?;
     let dir = fresh_dirs(&p, store, &[i])?.remove(0);
     let name = &p.stages[i].name;
     let recs = Table::open(
         &dir,
-        recpipe_export::RECOMMENDATIONS,
+        layout::export::RECOMMENDATIONS,
         &format!("stage `{name}` was run with recommendations_n = 0; set it above 0"),
     )?;
     let users = recs.ids("user_id")?;
@@ -31,7 +33,7 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
     if rows.is_empty() {
         let known = Table::open(
             &dir,
-            recpipe_export::USER_EMBEDDINGS,
+            layout::export::USER_EMBEDDINGS,
             "the export is incomplete",
         )?;
         resolve_user(&known.ids("user_id")?, user)?;
@@ -62,7 +64,7 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
             scores: &scores,
         },
         &names,
-        a.json,
+        a.export.json,
     );
     Ok(())
 }

@@ -8,16 +8,18 @@ use super::table::Table;
 use crate::cache::Store;
 use crate::out::outln;
 use crate::pipeline::Pipeline;
+use crate::stages;
 use anyhow::{Result, bail};
+use recpipe_core::layout;
 
 pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
     let p = Pipeline::load(&a.pipeline.pipeline, &a.pipeline.sets)?;
-    let i = pick_stage(&p, "export", a.stage.as_deref())?;
+    let i = pick_stage(&p, stages::EXPORT, a.export.stage.as_deref())?;
     let dir = fresh_dirs(&p, store, &[i])?.remove(0);
     let name = &p.stages[i].name;
     let emb = Table::open(
         &dir,
-        recpipe_export::ITEM_EMBEDDINGS,
+        layout::export::ITEM_EMBEDDINGS,
         "the export is incomplete",
     )?;
     let items = Items {
@@ -28,7 +30,7 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
     let n_ratings = emb.u32s("n_ratings")?[q];
     let sim = Table::open(
         &dir,
-        recpipe_export::SIMILAR_ITEMS,
+        layout::export::SIMILAR_ITEMS,
         &format!("stage `{name}` was run with neighbors = 0; set it above 0"),
     )?;
     let (of, ranks, nb, nb_titles, scores) = (
@@ -53,7 +55,7 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
         "neighbours per item",
         &format!("{name}.neighbors"),
     );
-    if !a.json {
+    if !a.export.json {
         outln!(
             "item {id}: {} ({n_ratings} ratings); nearest by cosine of the item factors",
             items.title(q)
@@ -74,7 +76,7 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
             scores: &scores,
         },
         &names,
-        a.json,
+        a.export.json,
     );
     Ok(())
 }
