@@ -14,9 +14,10 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of the `recpipe` binary, built once per test process: `RECPIPE_BIN` if set, else
-/// `cargo build -p recpipe-runner` in the profile these tests were built with (a no-op when
-/// `cargo test --workspace` already built it).
+/// Path of the binary under test, built once per test process: `RECPIPE_BIN` if set, else
+/// `recpipe-e2e` (the `recpipe` binary plus the test-only `_test` stage kind, feature
+/// `test-stages` of recpipe-runner) built by cargo in the profile these tests were built with.
+/// The plain `recpipe` binary, which has no `_test` kind, is left alone.
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -41,7 +42,15 @@ pub fn bin() -> &'static Path {
         };
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "recpipe-runner", "--bin", "recpipe"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "recpipe-runner",
+                "--bin",
+                "recpipe-e2e",
+            ])
+            .args(["--features", "test-stages"])
             .args(["--profile", &profile])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -49,7 +58,7 @@ pub fn bin() -> &'static Path {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build -p recpipe-runner failed");
-        profile_dir.join(format!("recpipe{}", std::env::consts::EXE_SUFFIX))
+        profile_dir.join(format!("recpipe-e2e{}", std::env::consts::EXE_SUFFIX))
     })
 }
 
@@ -122,12 +131,11 @@ impl Test {
         self.dir.path()
     }
 
-    /// The command, in the test directory, with the test-only stage kind enabled.
+    /// The command, in the test directory (the binary has the test-only stage kind).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args)
             .current_dir(self.dir.path())
-            .env("RECPIPE_TEST_STAGES", "1")
             .env("RECPIPE_NO_PROGRESS", "1")
             .env_remove("RECPIPE_CACHE_DIR")
             .env_remove("RUST_LOG");
@@ -166,6 +174,40 @@ impl Test {
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }
+}
+
+/// The two stages the data-reading pipelines here start with: `ingest` of the bundled
+/// ml-latest-small (see [`Test::with_bundled_data`]) and a `split` of it. The split table is
+/// left open, so the text that follows it goes on with the split's own keys.
+pub const BUNDLED_INGEST_SPLIT: &str = r#"[stages.ingest]
+kind = "ingest"
+path = "data/ml-latest-small"
+
+[stages.split]
+kind = "split"
+inputs = ["ingest"]
+"#;
+
+/// A pipeline named `name` that starts with [`BUNDLED_INGEST_SPLIT`] and goes on with `rest`
+/// (the split's keys first). Line 1 is `name`, line 10 the first line of `rest`.
+pub fn bundled_pipeline(name: &str, rest: &str) -> String {
+    format!("name = \"{name}\"\n\n{BUNDLED_INGEST_SPLIT}{rest}")
+}
+
+/// `[stages.<stage>]` of the test-only `_test` kind, reading `inputs` and writing
+/// `value = "<stage>"`; more keys may follow on the next lines.
+pub fn test_stage(stage: &str, inputs: &[&str]) -> String {
+    let mut s = format!("[stages.{stage}]\nkind = \"_test\"\n");
+    if !inputs.is_empty() {
+        let quoted: Vec<String> = inputs.iter().map(|i| format!("\"{i}\"")).collect();
+        s += &format!("inputs = [{}]\n", quoted.join(", "));
+    }
+    s + &format!("value = \"{stage}\"\n")
+}
+
+/// A pipeline named `name` of the given stage tables (from [`test_stage`]), a blank line apart.
+pub fn test_pipeline(name: &str, stages: &[String]) -> String {
+    format!("name = \"{name}\"\n\n{}", stages.join("\n"))
 }
 
 /// Wait for a child with a generous bound, so a deadlock fails the test instead of hanging it.
