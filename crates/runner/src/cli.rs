@@ -306,9 +306,9 @@ impl Command {
             | Command::Status { cache, .. }
             | Command::Show { cache, .. }
             | Command::Gc { cache, .. } => cache.cache_dir.clone(),
-            Command::Recommend(a) => a.export.cache.cache_dir.clone(),
-            Command::Similar(a) => a.export.cache.cache_dir.clone(),
-            Command::Predict(a) => a.cache.cache_dir.clone(),
+            Command::Recommend(a) => a.export.flags.cache.cache_dir.clone(),
+            Command::Similar(a) => a.export.flags.cache.cache_dir.clone(),
+            Command::Predict(a) => a.flags.cache.cache_dir.clone(),
             #[allow(unreachable_patterns)]
             _ => std::env::var_os("RECPIPE_CACHE_DIR").map(PathBuf::from),
         }

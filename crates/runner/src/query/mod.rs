@@ -45,12 +45,19 @@ pub struct SimilarArgs {
     pub export: ExportQuery,
 }
 
-/// The flags `recommend` and `similar` share: which export stage, and how to print.
+/// The flags `recommend` and `similar` share: which export stage, and the common ones.
 #[derive(Args)]
 pub struct ExportQuery {
     /// The export stage to read, when the pipeline has several
     #[arg(long, value_name = "STAGE")]
     pub stage: Option<String>,
+    #[command(flatten)]
+    pub flags: QueryFlags,
+}
+
+/// The flags of every query: how to print, and which cache to read.
+#[derive(Args)]
+pub struct QueryFlags {
     /// One JSON object per line instead of a table
     #[arg(long)]
     pub json: bool,
@@ -71,11 +78,8 @@ pub struct PredictArgs {
     /// The train stage whose checkpoint scores, when the pipeline has several
     #[arg(long, value_name = "STAGE")]
     pub stage: Option<String>,
-    /// One JSON object per line instead of a table
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub flags: QueryFlags,
 }
 
 /// The first `n` of `rows` in rank order; warns when the export kept fewer than asked for,

@@ -40,7 +40,7 @@ pub fn predict(a: &PredictArgs, store: &Store) -> Result<()> {
         .collect();
     let scores = stages::predict_ids(&dirs[0], &catalog, &pairs, stages::Fallback::Error)
         .with_context(|| format!("stage `{}` cannot score these pairs", p.stages[train].name))?;
-    if a.json {
+    if a.flags.json {
         let v: Vec<_> = picked
             .iter()
             .zip(&scores)

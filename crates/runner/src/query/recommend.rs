@@ -64,7 +64,7 @@ pub fn recommend(a: &RecommendArgs, store: &Store) -> Result<()> {
             scores: &scores,
         },
         &names,
-        a.export.json,
+        a.export.flags.json,
     );
     Ok(())
 }

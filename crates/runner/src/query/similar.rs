@@ -55,7 +55,7 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
         "neighbours per item",
         &format!("{name}.neighbors"),
     );
-    if !a.export.json {
+    if !a.export.flags.json {
         outln!(
             "item {id}: {} ({n_ratings} ratings); nearest by cosine of the item factors",
             items.title(q)
@@ -76,7 +76,7 @@ pub fn similar(a: &SimilarArgs, store: &Store) -> Result<()> {
             scores: &scores,
         },
         &names,
-        a.export.json,
+        a.export.flags.json,
     );
     Ok(())
 }
