@@ -6,10 +6,18 @@
 //! ingest crate. Ids are dense in first-seen order; the file is trusted (it ships with the
 //! repository), so this is no substitute for ingest.
 
+use crate::layout;
 use crate::model::{Checkpoint, ModelKind, ModelMeta, Tensor, tensor};
-use crate::ratings::Ratings;
+use crate::parquet_io::write_batches;
+use crate::ratings::{Ids, Ratings};
+use crate::rng::SplitMix64;
+use crate::schema;
+use crate::stage::Artifact;
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, Float32Array, Int16Array, RecordBatch, StringArray, UInt32Array};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// data/ml-latest-small/ratings.csv in the workspace.
 pub fn bundled_ratings_path() -> PathBuf {
@@ -91,4 +99,106 @@ pub fn file_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A tensor filler for [`factorization`]: uniform values in `[-half_width, half_width)` from
+/// one seeded stream, for tests and benches where the values do not matter.
+pub fn uniform(seed: u64, half_width: f32) -> impl FnMut(&str, usize) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    move |_, n| {
+        (0..n)
+            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * half_width)
+            .collect()
+    }
+}
+
+/// An upstream artifact as the runner passes it to a stage.
+pub fn artifact(stage: &str, kind: &str, dir: &Path) -> Artifact {
+    Artifact {
+        stage: stage.into(),
+        kind: kind.into(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// An ingest folder's id maps (users.parquet, items.parquet) to write in a test. [`new`]
+/// gives every field a default; change the fields a test is about.
+///
+/// [`new`]: TestCatalog::new
+#[derive(Debug, Clone)]
+pub struct TestCatalog {
+    pub user_ids: Ids,
+    pub user_ratings: Vec<u32>,
+    pub item_ids: Vec<i64>,
+    pub titles: Vec<Option<String>>,
+    pub years: Vec<Option<i16>>,
+    pub genres: Vec<Vec<&'static str>>,
+    pub item_ratings: Vec<u32>,
+    /// Every user's and item's mean rating.
+    pub mean_rating: f32,
+}
+
+impl TestCatalog {
+    /// Users with ids `first_user_id..`, items with ids `first_item_id..` titled
+    /// `Movie {i} ({year})`, all dramas of `year`; one rating each, mean 3.5.
+    pub fn new(
+        (n_users, first_user_id): (usize, i64),
+        (n_items, first_item_id): (usize, i64),
+        year: i16,
+    ) -> Self {
+        TestCatalog {
+            user_ids: Ids::Int((0..n_users as i64).map(|u| first_user_id + u).collect()),
+            user_ratings: vec![1; n_users],
+            item_ids: (0..n_items as i64).map(|i| first_item_id + i).collect(),
+            titles: (0..n_items)
+                .map(|i| Some(format!("Movie {i} ({year})")))
+                .collect(),
+            years: vec![Some(year); n_items],
+            genres: vec![vec!["Drama"]; n_items],
+            item_ratings: vec![1; n_items],
+            mean_rating: 3.5,
+        }
+    }
+
+    /// users.parquet's rows.
+    pub fn users(&self) -> RecordBatch {
+        let n = self.user_ids.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+            self.user_ids.to_array(),
+            Arc::new(UInt32Array::from(self.user_ratings.clone())),
+            Arc::new(Float32Array::from(vec![self.mean_rating; n])),
+        ];
+        let schema = schema::users(self.user_ids.is_numeric(), false);
+        RecordBatch::try_new(Arc::new(schema), columns).expect("users columns match the schema")
+    }
+
+    /// items.parquet's rows.
+    pub fn items(&self) -> RecordBatch {
+        let n = self.item_ids.len();
+        let mut genres = ListBuilder::new(StringBuilder::new());
+        for g in &self.genres {
+            for name in g {
+                genres.values().append_value(name);
+            }
+            genres.append(true);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+            Ids::Int(self.item_ids.clone()).to_array(),
+            Arc::new(StringArray::from(self.titles.clone())),
+            Arc::new(Int16Array::from(self.years.clone())),
+            Arc::new(genres.finish()),
+            Arc::new(UInt32Array::from(self.item_ratings.clone())),
+            Arc::new(Float32Array::from(vec![self.mean_rating; n])),
+        ];
+        let schema = schema::items(true);
+        RecordBatch::try_new(Arc::new(schema), columns).expect("items columns match the schema")
+    }
+
+    /// Writes users.parquet and items.parquet into `ingest_dir` (created if missing).
+    pub fn write(&self, ingest_dir: &Path) {
+        write_batches(ingest_dir.join(layout::ingest::USERS), &[self.users()]).unwrap();
+        write_batches(ingest_dir.join(layout::ingest::ITEMS), &[self.items()]).unwrap();
+    }
 }

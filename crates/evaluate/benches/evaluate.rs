@@ -8,18 +8,17 @@
 //!   report, plots, Parquet outputs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor};
-use recpipe_core::{Artifact, Inputs, OutDir, Progress, Ratings, Stage};
+use recpipe_core::model::{Checkpoint, Model, ModelKind, ModelMeta};
+use recpipe_core::{Inputs, OutDir, Progress, Ratings, Stage, layout, testutil};
 use recpipe_evaluate::data::{ByUser, item_counts};
 use recpipe_evaluate::metrics::ranking::{RankingTask, evaluate_ranking};
 use recpipe_evaluate::rng::SplitMix64;
 use recpipe_evaluate::scoring::ModelScorer;
 use recpipe_evaluate::{Config, EvaluateStage};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 fn bundled() -> Ratings {
-    recpipe_core::fixtures::bundled_ratings()
+    recpipe_core::testutil::bundled_ratings()
 }
 
 fn split(all: &Ratings, seed: u64) -> (Ratings, Ratings) {
@@ -32,35 +31,14 @@ fn split(all: &Ratings, seed: u64) -> (Ratings, Ratings) {
     (all.select(&idx[n_valid..]), all.select(&idx[..n_valid]))
 }
 
+/// A dot_bias model of random factors and biases in ±0.1.
 fn random_model(n_users: u32, n_items: u32, k: usize, seed: u64) -> Checkpoint {
-    let mut rng = SplitMix64::new(seed);
-    let mut v = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2)
-            .collect()
+    let meta = ModelMeta {
+        y_range: Some([0.0, 5.5]),
+        global_mean: 3.5,
+        ..testutil::meta(ModelKind::DotBias, n_users, n_items, k)
     };
-    let (nu, ni) = (n_users as usize, n_items as usize);
-    let mut tensors = BTreeMap::new();
-    tensors.insert("user_factors".into(), Tensor::new(vec![nu, k], v(nu * k)));
-    tensors.insert("item_factors".into(), Tensor::new(vec![ni, k], v(ni * k)));
-    tensors.insert("user_bias".into(), Tensor::new(vec![nu], v(nu)));
-    tensors.insert("item_bias".into(), Tensor::new(vec![ni], v(ni)));
-    tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![3.5]));
-    Checkpoint {
-        meta: ModelMeta {
-            model: "dot_bias".into(),
-            n_users,
-            n_items,
-            k,
-            y_range: Some([0.0, 5.5]),
-            global_mean: 3.5,
-            classes: None,
-            best_epoch: None,
-            device: "cpu".into(),
-            config: serde_json::Value::Null,
-        },
-        tensors,
-    }
+    testutil::factorization(meta, testutil::uniform(seed, 0.1))
 }
 
 fn model(ckpt: Checkpoint) -> Model {
@@ -90,22 +68,14 @@ fn bench_bundled(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (split_dir, model_dir) = (dir.path().join("split"), dir.path().join("train"));
     std::fs::create_dir_all(&split_dir).unwrap();
-    train.write(split_dir.join("train.parquet")).unwrap();
-    valid.write(split_dir.join("valid.parquet")).unwrap();
+    train.write(split_dir.join(layout::split::TRAIN)).unwrap();
+    valid.write(split_dir.join(layout::split::VALID)).unwrap();
     random_model(all.n_users, all.n_items, 50, 7)
         .save(&model_dir)
         .unwrap();
     let inputs = Inputs::new(vec![
-        Artifact {
-            stage: "train".into(),
-            kind: "train".into(),
-            dir: model_dir,
-        },
-        Artifact {
-            stage: "split".into(),
-            kind: "split".into(),
-            dir: split_dir,
-        },
+        testutil::artifact("train", "train", &model_dir),
+        testutil::artifact("split", "split", &split_dir),
     ]);
     let out = OutDir::new(dir.path().join("out")).unwrap();
     c.bench_function("stage_bundled", |b| {

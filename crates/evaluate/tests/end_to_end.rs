@@ -1,15 +1,12 @@
 //! The stage on a hand-built ingest / split / train layout: every output file, the figures
 //! in them, several models in one table, and the errors a user can cause.
 
-use arrow_array::{
-    Array, ArrayRef, Float32Array, Float64Array, Int16Array, Int64Array, RecordBatch, StringArray,
-    UInt32Array, builder::ListBuilder, builder::StringBuilder,
-};
-use recpipe_core::model::{Checkpoint, ModelMeta, Tensor};
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use recpipe_core::model::{Checkpoint, ModelKind, ModelMeta, Tensor, tensor};
 use recpipe_core::parquet_io::{read_batches, write_batches};
-use recpipe_core::{Artifact, Inputs, OutDir, Progress, Ratings, Stage, schema};
+use recpipe_core::testutil::{self, TestCatalog, artifact};
+use recpipe_core::{Inputs, OutDir, Progress, Ratings, Stage, schema};
 use recpipe_evaluate::{Config, EvaluateError, EvaluateStage};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,34 +35,17 @@ fn checkpoint(seed: u64, perturb: f32) -> Checkpoint {
             .map(|(a, b)| a + perturb * b)
             .collect()
     };
-    let mut tensors = BTreeMap::new();
-    let (nu, ni) = (N_USERS as usize, N_ITEMS as usize);
-    tensors.insert(
-        "user_factors".into(),
-        Tensor::new(vec![nu, K], base(1, nu * K)),
-    );
-    tensors.insert(
-        "item_factors".into(),
-        Tensor::new(vec![ni, K], base(2, ni * K)),
-    );
-    tensors.insert("user_bias".into(), Tensor::new(vec![nu], base(3, nu)));
-    tensors.insert("item_bias".into(), Tensor::new(vec![ni], base(4, ni)));
-    tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![3.0]));
-    Checkpoint {
-        meta: ModelMeta {
-            model: "dot_bias".into(),
-            n_users: N_USERS,
-            n_items: N_ITEMS,
-            k: K,
-            y_range: None,
-            global_mean: 3.0,
-            classes: None,
-            best_epoch: Some(3),
-            device: "cpu".into(),
-            config: serde_json::Value::Null,
-        },
-        tensors,
-    }
+    let meta = ModelMeta {
+        global_mean: 3.0,
+        best_epoch: Some(3),
+        ..testutil::meta(ModelKind::DotBias, N_USERS, N_ITEMS, K)
+    };
+    // Tensor seeds 1, 2, 3, 4 in the filler's call order.
+    let mut s = 0;
+    testutil::factorization(meta, |_, n| {
+        s += 1;
+        base(s, n)
+    })
 }
 
 fn write_history(dir: &Path) {
@@ -83,56 +63,17 @@ fn write_history(dir: &Path) {
 }
 
 fn write_catalog(dir: &Path) {
-    let users = RecordBatch::try_new(
-        Arc::new(schema::users(true, false)),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_USERS)),
-            Arc::new(Int64Array::from_iter_values(
-                (0..N_USERS as i64).map(|u| 100 + u),
-            )),
-            Arc::new(UInt32Array::from(vec![1; N_USERS as usize])),
-            Arc::new(Float32Array::from(vec![3.0; N_USERS as usize])),
-        ],
-    )
-    .unwrap();
-    write_batches(dir.join("users.parquet"), &[users]).unwrap();
-    let mut genres = ListBuilder::new(StringBuilder::new());
-    for _ in 0..N_ITEMS {
-        genres.values().append_value("Drama");
-        genres.append(true);
+    TestCatalog {
+        mean_rating: 3.0,
+        ..TestCatalog::new((N_USERS as usize, 100), (N_ITEMS as usize, 5000), 1999)
     }
-    let items = RecordBatch::try_new(
-        Arc::new(schema::items(true)),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_ITEMS)),
-            Arc::new(Int64Array::from_iter_values(
-                (0..N_ITEMS as i64).map(|i| 5000 + i),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                (0..N_ITEMS).map(|i| format!("Movie {i} (1999)")),
-            )),
-            Arc::new(Int16Array::from(vec![Some(1999); N_ITEMS as usize])),
-            Arc::new(genres.finish()),
-            Arc::new(UInt32Array::from(vec![1; N_ITEMS as usize])),
-            Arc::new(Float32Array::from(vec![3.0; N_ITEMS as usize])),
-        ],
-    )
-    .unwrap();
-    write_batches(dir.join("items.parquet"), &[items]).unwrap();
+    .write(dir);
 }
 
 struct Layout {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     inputs: Inputs,
-}
-
-fn artifact(stage: &str, kind: &str, dir: &Path) -> Artifact {
-    Artifact {
-        stage: stage.into(),
-        kind: kind.into(),
-        dir: dir.to_path_buf(),
-    }
 }
 
 /// Ratings are exactly the `perfect` model's predictions on ~45% of the pairs; 80% of them
@@ -219,13 +160,8 @@ fn stage_writes_every_output_and_compares_models() {
     let out = OutDir::new(l.root.join("out")).unwrap();
     let res = EvaluateStage::run(&Config::default(), &l.inputs, &out, &Progress::hidden()).unwrap();
 
-    let mut files: Vec<String> = std::fs::read_dir(out.dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        testutil::file_names(out.dir()),
         [
             "crosstab.parquet",
             "error_by_activity_valid.svg",
@@ -399,11 +335,13 @@ fn user_errors_say_what_to_do() {
     let mut ckpt = checkpoint(0, 0.0);
     ckpt.meta.n_items = 10;
     ckpt.tensors.insert(
-        "item_factors".into(),
+        tensor::ITEM_FACTORS.into(),
         Tensor::new(vec![10, K], vec![0.1; 10 * K]),
     );
-    ckpt.tensors
-        .insert("item_bias".into(), Tensor::new(vec![10], vec![0.0; 10]));
+    ckpt.tensors.insert(
+        tensor::ITEM_BIAS.into(),
+        Tensor::new(vec![10], vec![0.0; 10]),
+    );
     ckpt.save(&small).unwrap();
     let mut inputs = l.inputs.clone();
     inputs.artifacts[1] = artifact("small", "train", &small);

@@ -6,20 +6,14 @@
 //! - `export_59k_k64_top20`: the whole stage without recommendations: embeddings, similar
 //!   items and PCA written as Parquet from a checkpoint and an ingest artifact on disk.
 
-use arrow_array::{
-    Float32Array, Int16Array, Int64Array, RecordBatch, StringArray, UInt32Array,
-    builder::ListBuilder, builder::StringBuilder,
-};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::Array2;
-use recpipe_core::model::{Checkpoint, ModelMeta, Tensor};
-use recpipe_core::parquet_io::write_batches;
-use recpipe_core::{Progress, schema};
+use recpipe_core::Progress;
+use recpipe_core::model::{ModelKind, ModelMeta};
+use recpipe_core::testutil::{self, TestCatalog};
 use recpipe_export::neighbors::{normalize_rows, similar_items};
 use recpipe_export::{Config, ExportInputs, export};
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 const N_ITEMS: usize = 59_047;
@@ -40,60 +34,23 @@ fn factors(n: usize, k: usize, seed: u64) -> Array2<f32> {
 
 /// An ingest artifact (users.parquet, items.parquet) and a dot checkpoint in `dir`.
 fn artifacts(dir: &Path) {
-    let users = RecordBatch::try_new(
-        Arc::new(schema::users(true, false)),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_USERS as u32)),
-            Arc::new(Int64Array::from_iter_values(1..=N_USERS as i64)),
-            Arc::new(UInt32Array::from(vec![20; N_USERS])),
-            Arc::new(Float32Array::from(vec![3.5; N_USERS])),
-        ],
-    )
-    .unwrap();
-    write_batches(dir.join("ingest/users.parquet"), &[users]).unwrap();
-    let mut genres = ListBuilder::new(StringBuilder::new());
-    for _ in 0..N_ITEMS {
-        genres.values().append_value("Drama");
-        genres.append(true);
+    TestCatalog {
+        user_ratings: vec![20; N_USERS],
+        // Every item well rated, so similar_min_ratings keeps all 59k.
+        item_ratings: (0..N_ITEMS as u32).map(|i| 1000 - i % 900).collect(),
+        ..TestCatalog::new((N_USERS, 1), (N_ITEMS, 1), 2000)
     }
-    let items = RecordBatch::try_new(
-        Arc::new(schema::items(true)),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_ITEMS as u32)),
-            Arc::new(Int64Array::from_iter_values(1..=N_ITEMS as i64)),
-            Arc::new(StringArray::from_iter_values(
-                (0..N_ITEMS).map(|i| format!("Movie {i} (2000)")),
-            )),
-            Arc::new(Int16Array::from(vec![Some(2000i16); N_ITEMS])),
-            Arc::new(genres.finish()),
-            // Every item well rated, so similar_min_ratings keeps all 59k.
-            Arc::new(UInt32Array::from_iter_values(
-                (0..N_ITEMS as u32).map(|i| 1000 - i % 900),
-            )),
-            Arc::new(Float32Array::from(vec![3.5; N_ITEMS])),
-        ],
-    )
-    .unwrap();
-    write_batches(dir.join("ingest/items.parquet"), &[items]).unwrap();
-    let mut tensors = BTreeMap::new();
-    for (name, n, seed) in [("user_factors", N_USERS, 1), ("item_factors", N_ITEMS, 2)] {
-        tensors.insert(name.to_string(), Tensor::from_array2(&factors(n, K, seed)));
-    }
-    Checkpoint {
-        meta: ModelMeta {
-            model: "dot".into(),
-            n_users: N_USERS as u32,
-            n_items: N_ITEMS as u32,
-            k: K,
-            y_range: None,
-            global_mean: 3.5,
-            classes: None,
-            best_epoch: None,
-            device: "cpu".into(),
-            config: serde_json::Value::Null,
-        },
-        tensors,
-    }
+    .write(&dir.join("ingest"));
+    let meta = ModelMeta {
+        global_mean: 3.5,
+        ..testutil::meta(ModelKind::Dot, N_USERS as u32, N_ITEMS as u32, K)
+    };
+    // Factor seeds 1 (users) and 2 (items).
+    let mut seed = 0;
+    testutil::factorization(meta, |_, n| {
+        seed += 1;
+        factors(n / K, K, seed).into_iter().collect()
+    })
     .save(&dir.join("train"))
     .unwrap();
 }

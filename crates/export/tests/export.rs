@@ -2,19 +2,17 @@
 //! read back with the parquet crate and checked against the checkpoint.
 
 use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
-    UInt32Array, builder::ListBuilder, builder::StringBuilder,
+    Array, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use arrow_schema::DataType;
-use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor};
+use recpipe_core::model::{Model, ModelKind, ModelMeta, tensor};
 use recpipe_core::parquet_io::{read_batches, write_batches};
-use recpipe_core::schema;
-use recpipe_core::stage::Artifact;
-use recpipe_core::{Inputs, OutDir, Progress, Ratings, Stage};
+use recpipe_core::ratings::Ids;
+use recpipe_core::testutil::{self, TestCatalog, artifact};
+use recpipe_core::{Inputs, OutDir, Progress, Ratings, Stage, schema};
 use recpipe_export::{Config, ExportError, ExportStage, Format};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 const N_USERS: usize = 7;
 const N_ITEMS: usize = 13;
@@ -31,11 +29,7 @@ struct Fixture {
 
 impl Fixture {
     fn inputs(&self) -> Inputs {
-        let a = |kind: &str, dir: &Path| Artifact {
-            stage: kind.to_string(),
-            kind: kind.to_string(),
-            dir: dir.to_path_buf(),
-        };
+        let a = |kind: &str, dir: &Path| artifact(kind, kind, dir);
         Inputs::new(vec![
             a("train", &self.model),
             a("split", &self.split),
@@ -78,7 +72,7 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn fixture(model_kind: &str, string_user_ids: bool) -> Fixture {
+fn fixture(model_kind: ModelKind, string_user_ids: bool) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let ingest = tmp.path().join("ingest");
     let split = tmp.path().join("split");
@@ -118,93 +112,45 @@ fn fixture(model_kind: &str, string_user_ids: bool) -> Fixture {
     for &i in &train.item {
         n_ratings[i as usize] += 1;
     }
-    let users_schema = Arc::new(schema::users(!string_user_ids, false));
-    let user_ids: ArrayRef = if string_user_ids {
-        Arc::new(StringArray::from_iter_values(
-            (0..N_USERS).map(|u| format!("u{u}")),
-        ))
-    } else {
-        Arc::new(Int64Array::from_iter_values(
-            (0..N_USERS as i64).map(|u| 100 + u),
-        ))
-    };
-    let users = RecordBatch::try_new(
-        users_schema,
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_USERS as u32)),
-            user_ids,
-            Arc::new(UInt32Array::from(vec![1; N_USERS])),
-            Arc::new(Float32Array::from(vec![3.5; N_USERS])),
-        ],
-    )
-    .unwrap();
-    write_batches(ingest.join("users.parquet"), &[users]).unwrap();
-    let mut genres = ListBuilder::new(StringBuilder::new());
-    for i in 0..N_ITEMS {
-        genres.values().append_value("Drama");
-        if i % 2 == 0 {
-            genres.values().append_value("Comedy");
-        }
-        genres.append(true);
+    TestCatalog {
+        user_ids: if string_user_ids {
+            Ids::Str((0..N_USERS).map(|u| format!("u{u}")).collect())
+        } else {
+            Ids::Int((0..N_USERS as i64).map(|u| 100 + u).collect())
+        },
+        item_ids: (0..N_ITEMS as i64).map(|i| 1000 + 10 * i).collect(),
+        titles: (0..N_ITEMS).map(item_title).collect(),
+        years: vec![None; N_ITEMS],
+        genres: (0..N_ITEMS)
+            .map(|i| {
+                if i % 2 == 0 {
+                    vec!["Drama", "Comedy"]
+                } else {
+                    vec!["Drama"]
+                }
+            })
+            .collect(),
+        item_ratings: n_ratings,
+        ..TestCatalog::new((N_USERS, 0), (N_ITEMS, 0), 2000)
     }
-    let items = RecordBatch::try_new(
-        Arc::new(schema::items(true)),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(0..N_ITEMS as u32)),
-            Arc::new(Int64Array::from_iter_values(
-                (0..N_ITEMS as i64).map(|i| 1000 + 10 * i),
-            )),
-            Arc::new(StringArray::from_iter((0..N_ITEMS).map(item_title))),
-            Arc::new(arrow_array::Int16Array::from(vec![None::<i16>; N_ITEMS])),
-            Arc::new(genres.finish()),
-            Arc::new(UInt32Array::from(n_ratings)),
-            Arc::new(Float32Array::from(vec![3.5; N_ITEMS])),
-        ],
-    )
-    .unwrap();
-    write_batches(ingest.join("items.parquet"), &[items]).unwrap();
+    .write(&ingest);
 
-    let mut tensors = BTreeMap::new();
-    tensors.insert(
-        "user_factors".into(),
-        Tensor::new(vec![N_USERS, K], values(N_USERS * K, 1)),
-    );
-    let mut item_factors = values(N_ITEMS * K, 2);
+    let meta = ModelMeta {
+        y_range: Some([0.5, 5.5]),
+        global_mean: 3.5,
+        ..testutil::meta(model_kind, N_USERS as u32, N_ITEMS as u32, K)
+    };
+    // Tensor seeds 1, 2, 3, 4 in the filler's call order.
+    let mut seed = 0;
+    let mut ckpt = testutil::factorization(meta, |_, n| {
+        seed += 1;
+        values(n, seed)
+    });
     // Item 7 duplicates item 2: a cosine of exactly 1 that must not count as "self".
+    let item_factors = &mut ckpt.tensors.get_mut(tensor::ITEM_FACTORS).unwrap().data;
     let dup: Vec<f32> = item_factors[2 * K..3 * K].to_vec();
     item_factors[7 * K..8 * K].copy_from_slice(&dup);
-    tensors.insert(
-        "item_factors".into(),
-        Tensor::new(vec![N_ITEMS, K], item_factors),
-    );
-    if model_kind == "dot_bias" {
-        tensors.insert(
-            "user_bias".into(),
-            Tensor::new(vec![N_USERS], values(N_USERS, 3)),
-        );
-        tensors.insert(
-            "item_bias".into(),
-            Tensor::new(vec![N_ITEMS], values(N_ITEMS, 4)),
-        );
-        tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![3.5]));
-    }
-    Checkpoint {
-        meta: ModelMeta {
-            model: model_kind.into(),
-            n_users: N_USERS as u32,
-            n_items: N_ITEMS as u32,
-            k: K,
-            y_range: Some([0.5, 5.5]),
-            global_mean: 3.5,
-            classes: None,
-            best_epoch: None,
-            device: "cpu".into(),
-            config: serde_json::Value::Null,
-        },
-        tensors,
-    }
-    .save(&model)
-    .unwrap();
+    ckpt.save(&model).unwrap();
     Fixture {
         _tmp: tmp,
         ingest,
@@ -258,7 +204,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn embeddings_are_the_checkpoints_vectors_with_ids_titles_and_metadata() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     fx.run(&cfg()).unwrap();
     let model = fx.model();
 
@@ -313,7 +259,7 @@ fn embeddings_are_the_checkpoints_vectors_with_ids_titles_and_metadata() {
 
 #[test]
 fn similar_items_are_sorted_exact_cosines_without_self_and_symmetric() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     // More neighbours than other items: every pair appears, so symmetry is checked in full.
     let cfg = Config {
         neighbors: 50,
@@ -378,7 +324,7 @@ fn similar_items_are_sorted_exact_cosines_without_self_and_symmetric() {
 
 #[test]
 fn similar_items_keeps_the_true_top_k_for_the_most_rated_items() {
-    let fx = fixture("dot", false);
+    let fx = fixture(ModelKind::Dot, false);
     let cfg = Config {
         neighbors: 3,
         similar_items_top: 4,
@@ -435,7 +381,7 @@ fn similar_items_keeps_the_true_top_k_for_the_most_rated_items() {
 
 #[test]
 fn recommendations_are_the_best_unseen_items_and_never_train_items() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let cfg = Config {
         recommendations_n: 5,
         ..cfg()
@@ -494,7 +440,7 @@ fn recommendations_are_the_best_unseen_items_and_never_train_items() {
 
 #[test]
 fn pca_columns_are_uncorrelated_and_variance_ordered() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let outputs = fx.run(&cfg()).unwrap();
     let model = fx.model();
     let (schema, b) = fx.read("pca.parquet");
@@ -548,7 +494,7 @@ fn pca_columns_are_uncorrelated_and_variance_ordered() {
 
 #[test]
 fn normalized_npy_and_csv_copies_match_the_parquet_tables() {
-    let fx = fixture("dot_bias", true);
+    let fx = fixture(ModelKind::DotBias, true);
     let cfg = Config {
         normalized: true,
         format: vec![Format::Parquet, Format::Npy, Format::Csv],
@@ -633,7 +579,7 @@ fn normalized_npy_and_csv_copies_match_the_parquet_tables() {
 
 #[test]
 fn skipped_tables_are_not_written_and_the_split_is_then_optional() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let skip = Config {
         neighbors: 0,
         recommendations_n: 0,
@@ -649,13 +595,8 @@ fn skipped_tables_are_not_written_and_the_split_is_then_optional() {
     );
     let out = OutDir::new(&fx.out).unwrap();
     ExportStage::run(&skip, &inputs, &out, &Progress::hidden()).unwrap();
-    let mut files: Vec<String> = std::fs::read_dir(&fx.out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        testutil::file_names(&fx.out),
         ["item_embeddings.parquet", "user_embeddings.parquet"]
     );
     // Recommendations need the split, and say so.
@@ -680,7 +621,7 @@ fn config_is_strict_and_mismatched_inputs_are_reported() {
         .to_string();
     assert!(err.contains("jsonl"), "{err}");
 
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let err = fx
         .run(&Config {
             format: vec![Format::Csv],
@@ -691,7 +632,7 @@ fn config_is_strict_and_mismatched_inputs_are_reported() {
     assert!(err.contains("`format`") && err.contains("parquet"), "{err}");
 
     // An ingest artifact with another id space than the model's.
-    let other = fixture("dot_bias", false);
+    let other = fixture(ModelKind::DotBias, false);
     let (_, items) = read_batches(other.ingest.join("items.parquet")).unwrap();
     write_batches(
         fx.ingest.join("items.parquet"),
@@ -711,7 +652,7 @@ fn config_is_strict_and_mismatched_inputs_are_reported() {
 
 #[test]
 fn similar_min_ratings_leaves_rarely_rated_items_out_on_both_sides() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let mut n_ratings = [0u32; N_ITEMS];
     for &i in &fx.train.item {
         n_ratings[i as usize] += 1;
@@ -746,7 +687,7 @@ fn similar_min_ratings_leaves_rarely_rated_items_out_on_both_sides() {
 
 #[test]
 fn a_split_from_another_id_space_fails_before_anything_is_written() {
-    let fx = fixture("dot_bias", false);
+    let fx = fixture(ModelKind::DotBias, false);
     let other = Ratings {
         n_items: N_ITEMS as u32 + 5,
         ..fx.train.clone()
