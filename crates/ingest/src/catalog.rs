@@ -26,14 +26,27 @@ pub(crate) struct UserMeta {
 /// Rejected metadata rows, tagged with their file.
 pub(crate) type MetaRejects = Vec<(PathBuf, Reject)>;
 
-struct Sink<'a> {
-    path: &'a Path,
-    on_error: OnError,
-    rejects: &'a mut MetaRejects,
+/// Reads metadata files: their encoding, what a bad row does, and the rows rejected so far.
+pub(crate) struct Reader {
+    pub encoding: Encoding,
+    pub on_error: OnError,
+    pub rejects: MetaRejects,
 }
 
-impl Sink<'_> {
-    fn bad(&mut self, line: u64, reason: String, text: &str) -> Result<(), IngestError> {
+impl Reader {
+    fn text(&self, path: &Path) -> Result<String, IngestError> {
+        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
+        Ok(text::decode(&bytes, self.encoding).into_owned())
+    }
+
+    /// A bad row of `path`: the error (`on_error = "fail"`), or recorded and skipped.
+    fn bad(
+        &mut self,
+        path: &Path,
+        line: u64,
+        reason: String,
+        text: &str,
+    ) -> Result<(), IngestError> {
         let r = Reject {
             line,
             column: 1,
@@ -42,23 +55,18 @@ impl Sink<'_> {
         };
         match self.on_error {
             OnError::Fail => Err(IngestError::BadRow {
-                path: self.path.to_path_buf(),
+                path: path.to_path_buf(),
                 line: r.line,
                 column: r.column,
                 reason: r.reason,
                 text: r.text,
             }),
             OnError::Skip => {
-                self.rejects.push((self.path.to_path_buf(), r));
+                self.rejects.push((path.to_path_buf(), r));
                 Ok(())
             }
         }
     }
-}
-
-fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
-    let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
-    Ok(text::decode(&bytes, encoding).into_owned())
 }
 
 fn lines(text: &str) -> impl Iterator<Item = (u64, &str)> {
@@ -133,163 +141,131 @@ fn item(title: &str, genres: Vec<String>) -> ItemMeta {
 
 /// Items by their original id (as text).
 pub(crate) fn read_items(
+    reader: &mut Reader,
     format: Format,
     path: &Path,
     genre_file: Option<&Path>,
-    encoding: Encoding,
-    on_error: OnError,
-    rejects: &mut MetaRejects,
 ) -> Result<HashMap<String, ItemMeta>, IngestError> {
-    let text = read_text(path, encoding)?;
-    let mut sink = Sink {
-        path,
-        on_error,
-        rejects,
-    };
-    let mut out = HashMap::new();
+    let text = reader.text(path)?;
     match format {
-        Format::MlLatest => {
-            for rec in quoted_records(&text, ',') {
-                let f = &rec.fields;
-                if rec.line == 1 && f.first().is_some_and(|h| h.eq_ignore_ascii_case("movieId")) {
-                    continue;
-                }
-                if f.len() != 3 {
-                    sink.bad(
-                        rec.line,
-                        format!(
-                            "expected 3 fields (movieId,title,genres), found {}",
-                            f.len()
-                        ),
-                        &f.join(","),
-                    )?;
-                    continue;
-                }
-                out.insert(
-                    f[0].trim().to_string(),
-                    item(&f[1], split_genres(&f[2], '|')),
-                );
-            }
-        }
-        Format::Ml1m => {
-            for (line, l) in lines(&text) {
-                let (Some(a), Some(b)) = (l.find("::"), l.rfind("::")) else {
-                    sink.bad(line, "expected MovieID::Title::Genres".into(), l)?;
-                    continue;
-                };
-                if a == b {
-                    sink.bad(line, "expected MovieID::Title::Genres".into(), l)?;
-                    continue;
-                }
-                out.insert(
-                    l[..a].trim().to_string(),
-                    item(&l[a + 2..b], split_genres(&l[b + 2..], '|')),
-                );
-            }
-        }
+        Format::MlLatest => items_ml_latest(reader, path, &text),
+        Format::Ml1m => items_ml1m(reader, path, &text),
         Format::Ml100k => {
             let names: Vec<String> = match genre_file {
-                Some(g) => lines(&read_text(g, encoding)?)
+                Some(g) => lines(&reader.text(g)?)
                     .filter_map(|(_, l)| l.split('|').next().map(str::to_string))
                     .collect(),
                 None => ML100K_GENRES.iter().map(|s| s.to_string()).collect(),
             };
-            for (line, l) in lines(&text) {
-                let f: Vec<&str> = l.split('|').collect();
-                if f.len() < 5 + names.len() {
-                    sink.bad(
-                        line,
-                        format!(
-                            "expected {} `|`-separated fields (id|title|release date|video release date|URL|{} genre flags), found {}",
-                            5 + names.len(),
-                            names.len(),
-                            f.len()
-                        ),
-                        l,
-                    )?;
-                    continue;
-                }
-                let genres = names
-                    .iter()
-                    .zip(&f[5..])
-                    .filter(|(_, flag)| flag.trim() == "1")
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                let mut meta = item(f[1], genres);
-                if meta.year.is_none() {
-                    // Release dates look like 01-Jan-1995.
-                    meta.year = f[2].trim().rsplit('-').next().and_then(|y| y.parse().ok());
-                }
-                out.insert(f[0].trim().to_string(), meta);
-            }
+            items_ml100k(reader, path, &text, &names)
         }
-        Format::Generic | Format::Auto => {}
+        Format::Generic | Format::Auto => Ok(HashMap::new()),
+    }
+}
+
+/// movies.csv: `movieId,title,genres`, quoted as CSV, genres `|`-separated.
+fn items_ml_latest(
+    reader: &mut Reader,
+    path: &Path,
+    text: &str,
+) -> Result<HashMap<String, ItemMeta>, IngestError> {
+    let mut out = HashMap::new();
+    for rec in quoted_records(text, ',') {
+        let f = &rec.fields;
+        if rec.line == 1 && f.first().is_some_and(|h| h.eq_ignore_ascii_case("movieId")) {
+            continue;
+        }
+        if f.len() != 3 {
+            let reason = format!(
+                "expected 3 fields (movieId,title,genres), found {}",
+                f.len()
+            );
+            reader.bad(path, rec.line, reason, &f.join(","))?;
+            continue;
+        }
+        out.insert(
+            f[0].trim().to_string(),
+            item(&f[1], split_genres(&f[2], '|')),
+        );
+    }
+    Ok(out)
+}
+
+/// movies.dat: `MovieID::Title::Genres`.
+fn items_ml1m(
+    reader: &mut Reader,
+    path: &Path,
+    text: &str,
+) -> Result<HashMap<String, ItemMeta>, IngestError> {
+    let mut out = HashMap::new();
+    for (line, l) in lines(text) {
+        let (Some(a), Some(b)) = (l.find("::"), l.rfind("::")) else {
+            reader.bad(path, line, "expected MovieID::Title::Genres".into(), l)?;
+            continue;
+        };
+        if a == b {
+            reader.bad(path, line, "expected MovieID::Title::Genres".into(), l)?;
+            continue;
+        }
+        out.insert(
+            l[..a].trim().to_string(),
+            item(&l[a + 2..b], split_genres(&l[b + 2..], '|')),
+        );
+    }
+    Ok(out)
+}
+
+/// u.item: `id|title|release date|video release date|URL|` then one 0/1 flag per genre.
+fn items_ml100k(
+    reader: &mut Reader,
+    path: &Path,
+    text: &str,
+    names: &[String],
+) -> Result<HashMap<String, ItemMeta>, IngestError> {
+    let mut out = HashMap::new();
+    for (line, l) in lines(text) {
+        let f: Vec<&str> = l.split('|').collect();
+        if f.len() < 5 + names.len() {
+            let reason = format!(
+                "expected {} `|`-separated fields (id|title|release date|video release date|URL|{} genre flags), found {}",
+                5 + names.len(),
+                names.len(),
+                f.len()
+            );
+            reader.bad(path, line, reason, l)?;
+            continue;
+        }
+        let genres = names
+            .iter()
+            .zip(&f[5..])
+            .filter(|(_, flag)| flag.trim() == "1")
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut meta = item(f[1], genres);
+        if meta.year.is_none() {
+            // Release dates look like 01-Jan-1995.
+            meta.year = f[2].trim().rsplit('-').next().and_then(|y| y.parse().ok());
+        }
+        out.insert(f[0].trim().to_string(), meta);
     }
     Ok(out)
 }
 
 /// Users by their original id (as text), for the layouts that ship demographics.
 pub(crate) fn read_users(
+    reader: &mut Reader,
     format: Format,
     path: &Path,
-    encoding: Encoding,
-    on_error: OnError,
-    rejects: &mut MetaRejects,
 ) -> Result<HashMap<String, UserMeta>, IngestError> {
-    let text = read_text(path, encoding)?;
-    let mut sink = Sink {
-        path,
-        on_error,
-        rejects,
-    };
+    let text = reader.text(path)?;
     let mut out = HashMap::new();
-    let opt = |s: &str| {
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    };
     for (line, l) in lines(&text) {
-        let parsed = match format {
-            Format::Ml1m => {
-                let f: Vec<&str> = l.split("::").collect();
-                (f.len() == 5).then(|| {
-                    let occupation = f[3].trim();
-                    let occupation = occupation
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|c| ML1M_OCCUPATIONS.get(c).map(|s| s.to_string()))
-                        .or_else(|| opt(occupation));
-                    (
-                        f[0],
-                        UserMeta {
-                            gender: opt(f[1]),
-                            age: f[2].trim().parse().ok(),
-                            occupation,
-                            zip: opt(f[4]),
-                        },
-                    )
-                })
-            }
-            Format::Ml100k => {
-                let f: Vec<&str> = l.split('|').collect();
-                (f.len() == 5).then(|| {
-                    (
-                        f[0],
-                        UserMeta {
-                            age: f[1].trim().parse().ok(),
-                            gender: opt(f[2]),
-                            occupation: opt(f[3]),
-                            zip: opt(f[4]),
-                        },
-                    )
-                })
-            }
-            _ => None,
-        };
-        match parsed {
+        match user_line(format, l) {
             Some((id, meta)) => {
                 out.insert(id.trim().to_string(), meta);
             }
-            None => sink.bad(
+            None => reader.bad(
+                path,
                 line,
                 match format {
                     Format::Ml1m => "expected UserID::Gender::Age::Occupation::Zip-code".into(),
@@ -300,4 +276,50 @@ pub(crate) fn read_users(
         }
     }
     Ok(out)
+}
+
+/// One line of users.dat (`UserID::Gender::Age::Occupation::Zip-code`) or u.user
+/// (`user id|age|gender|occupation|zip code`); `None` when it has the wrong shape.
+fn user_line(format: Format, l: &str) -> Option<(&str, UserMeta)> {
+    let opt = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    match format {
+        Format::Ml1m => {
+            let f: Vec<&str> = l.split("::").collect();
+            (f.len() == 5).then(|| {
+                let occupation = f[3].trim();
+                let occupation = occupation
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|c| ML1M_OCCUPATIONS.get(c).map(|s| s.to_string()))
+                    .or_else(|| opt(occupation));
+                (
+                    f[0],
+                    UserMeta {
+                        gender: opt(f[1]),
+                        age: f[2].trim().parse().ok(),
+                        occupation,
+                        zip: opt(f[4]),
+                    },
+                )
+            })
+        }
+        Format::Ml100k => {
+            let f: Vec<&str> = l.split('|').collect();
+            (f.len() == 5).then(|| {
+                (
+                    f[0],
+                    UserMeta {
+                        age: f[1].trim().parse().ok(),
+                        gender: opt(f[2]),
+                        occupation: opt(f[3]),
+                        zip: opt(f[4]),
+                    },
+                )
+            })
+        }
+        _ => None,
+    }
 }

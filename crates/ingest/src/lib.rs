@@ -28,19 +28,16 @@ pub use error::IngestError;
 pub use parse::Reject;
 pub use synth::{SynthConfig, SynthSummary};
 
+use catalog::{ItemMeta, MetaRejects, UserMeta};
+use parse::RawColumns;
 use recpipe_core::fsutil::write_json;
+use recpipe_core::layout;
+use recpipe_core::ratings::Ids;
 use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Output file names inside the stage's directory.
-pub const RATINGS_FILE: &str = "ratings.parquet";
-pub const USERS_FILE: &str = "users.parquet";
-pub const ITEMS_FILE: &str = "items.parquet";
-pub const SUMMARY_FILE: &str = "summary.json";
-pub const REJECTS_FILE: &str = "rejects.csv";
 
 /// What an ingest run did; also written as `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,7 +113,10 @@ impl Summary {
             ));
         }
         if self.rejected > 0 {
-            l.push(format!("  rejected rows are listed in {REJECTS_FILE}"));
+            l.push(format!(
+                "  rejected rows are listed in {}",
+                layout::ingest::REJECTS
+            ));
         }
         if let Some(w) = self.published.as_ref().and_then(|p| p.warning()) {
             l.push(format!("  warning: {w}"));
@@ -133,6 +133,10 @@ impl Stage for IngestStage {
     const FORMAT_VERSION: u32 = 1;
     type Config = Config;
     type Error = IngestError;
+    const SIGNATURES: &'static [&'static [&'static str]] = &[&[
+        recpipe_core::layout::ingest::RATINGS,
+        recpipe_core::layout::ingest::ITEMS,
+    ]];
 
     fn external_inputs(cfg: &Config) -> Vec<PathBuf> {
         if cfg.synthetic.is_some() {
@@ -188,7 +192,7 @@ pub fn ingest(cfg: &Config, out_dir: &Path, progress: &Progress) -> Result<Summa
         let mut summary = ingest_files(&real, out_dir, progress, started)?;
         summary.files.clear();
         summary.synthetic = Some(s);
-        write_json(out_dir.join(SUMMARY_FILE), &summary)?;
+        write_json(out_dir.join(layout::ingest::SUMMARY), &summary)?;
         Ok(summary)
     });
     let _ = std::fs::remove_dir_all(&src);
@@ -227,11 +231,11 @@ fn rating_histogram(rating: &[f32]) -> (BTreeMap<String, u64>, f64) {
 
 fn remove_outputs(out_dir: &Path) {
     for f in [
-        RATINGS_FILE,
-        USERS_FILE,
-        ITEMS_FILE,
-        SUMMARY_FILE,
-        REJECTS_FILE,
+        layout::ingest::RATINGS,
+        layout::ingest::USERS,
+        layout::ingest::ITEMS,
+        layout::ingest::SUMMARY,
+        layout::ingest::REJECTS,
     ] {
         let _ = std::fs::remove_file(out_dir.join(f));
     }
@@ -255,39 +259,76 @@ fn ingest_files(
         });
     }
     let spec = spec::build(&layout, cfg)?;
+    let cols = read_ratings(&layout, &spec, cfg.on_error, progress)?;
+    let seconds_read = started.elapsed().as_secs_f64();
+    let prepared = prepare(cfg, &layout, &spec, cols)?;
+    let written = write_outputs(cfg, &layout, out_dir, prepared, (started, seconds_read));
+    if written.is_err() {
+        remove_outputs(out_dir);
+    }
+    written
+}
+
+/// The ratings file parsed, after the memory guard, under a byte progress bar.
+fn read_ratings(
+    layout: &Layout,
+    spec: &parse::Spec,
+    on_error: OnError,
+    progress: &Progress,
+) -> Result<RawColumns, IngestError> {
     let file_len = std::fs::metadata(&layout.ratings)
         .map(|m| m.len())
         .unwrap_or(0);
     memory::check_file(&layout.ratings, file_len)?;
     let bar = progress.bytes(file_len, "ingest");
-    let parsed = parse::read(&layout.ratings, &spec, cfg.on_error, &bar);
+    let parsed = parse::read(&layout.ratings, spec, on_error, &bar);
     bar.finish_and_clear();
-    let mut cols = parsed?;
-    let seconds_read = started.elapsed().as_secs_f64();
+    let cols = parsed?;
     tracing::debug!(
         rows = cols.user.len(),
         "parsed {}",
         layout.ratings.display()
     );
+    Ok(cols)
+}
 
-    let mut user_ids = match cols.user_keys.take() {
-        Some(keys) => ids::densify_keys(&mut cols.user, keys, cfg.id_order, cfg.encoding),
-        None => ids::densify_raw(&mut cols.user, cfg.id_order),
+/// The users and items: dense index → original id, and the metadata by original id.
+struct Entities {
+    user_ids: Ids,
+    item_ids: Ids,
+    items_meta: HashMap<String, ItemMeta>,
+    users_meta: Option<HashMap<String, UserMeta>>,
+}
+
+/// The parsed ratings with dense ids, unknown items and duplicates handled, and the
+/// metadata files read: everything the tables are written from.
+struct Prepared {
+    cols: RawColumns,
+    entities: Entities,
+    meta_rejects: MetaRejects,
+    unknown_item_ratings: u64,
+    duplicates: u64,
+}
+
+fn prepare(
+    cfg: &Config,
+    layout: &Layout,
+    spec: &parse::Spec,
+    mut cols: RawColumns,
+) -> Result<Prepared, IngestError> {
+    let densify = |col: &mut Vec<u32>, keys: Option<Vec<Box<[u8]>>>| match keys {
+        Some(keys) => ids::densify_keys(col, keys, cfg.id_order, cfg.encoding),
+        None => ids::densify_raw(col, cfg.id_order),
     };
-    let mut item_ids = match cols.item_keys.take() {
-        Some(keys) => ids::densify_keys(&mut cols.item, keys, cfg.id_order, cfg.encoding),
-        None => ids::densify_raw(&mut cols.item, cfg.id_order),
+    let mut user_ids = densify(&mut cols.user, cols.user_keys.take());
+    let mut item_ids = densify(&mut cols.item, cols.item_keys.take());
+    let mut reader = catalog::Reader {
+        encoding: cfg.encoding,
+        on_error: cfg.on_error,
+        rejects: Vec::new(),
     };
-    let mut meta_rejects = Vec::new();
     let items_meta = match &layout.items {
-        Some(p) => catalog::read_items(
-            layout.format,
-            p,
-            layout.genres.as_deref(),
-            cfg.encoding,
-            cfg.on_error,
-            &mut meta_rejects,
-        )?,
+        Some(p) => catalog::read_items(&mut reader, layout.format, p, layout.genres.as_deref())?,
         None => Default::default(),
     };
     let unknown_item_ratings = match &layout.items {
@@ -305,6 +346,34 @@ fn ingest_files(
         )?,
         None => 0,
     };
+    let duplicates = remove_duplicates(cfg, layout, &mut cols, &user_ids, &item_ids)?;
+    let users_meta = match &layout.users {
+        Some(p) => Some(catalog::read_users(&mut reader, layout.format, p)?),
+        None => None,
+    };
+    Ok(Prepared {
+        cols,
+        entities: Entities {
+            user_ids,
+            item_ids,
+            items_meta,
+            users_meta,
+        },
+        meta_rejects: reader.rejects,
+        unknown_item_ratings,
+        duplicates,
+    })
+}
+
+/// Checks the row count, then applies `cfg.duplicates`: the rows removed, or the error for
+/// the first repeat.
+fn remove_duplicates(
+    cfg: &Config,
+    layout: &Layout,
+    cols: &mut RawColumns,
+    user_ids: &Ids,
+    item_ids: &Ids,
+) -> Result<u64, IngestError> {
     let rows_before = cols.user.len();
     if rows_before == 0 {
         return Err(IngestError::Empty {
@@ -319,7 +388,7 @@ fn ingest_files(
             limit: u32::MAX as u64,
         });
     }
-    let duplicates = match dedup::dedup(
+    match dedup::dedup(
         &mut cols.user,
         &mut cols.item,
         &mut cols.rating,
@@ -327,34 +396,33 @@ fn ingest_files(
         user_ids.len(),
         cfg.duplicates,
     ) {
-        dedup::Outcome::Removed(n) => n,
-        dedup::Outcome::Repeated(first, again) => {
-            return Err(IngestError::Duplicate {
-                path: layout.ratings.clone(),
-                line: cols.line_of_row(again),
-                first_line: cols.line_of_row(first),
-                user: user_ids.display(cols.user[again] as usize),
-                item: item_ids.display(cols.item[again] as usize),
-            });
-        }
-    };
+        dedup::Outcome::Removed(n) => Ok(n),
+        dedup::Outcome::Repeated(first, again) => Err(IngestError::Duplicate {
+            path: layout.ratings.clone(),
+            line: cols.line_of_row(again),
+            first_line: cols.line_of_row(first),
+            user: user_ids.display(cols.user[again] as usize),
+            item: item_ids.display(cols.item[again] as usize),
+        }),
+    }
+}
 
-    let users_meta = match &layout.users {
-        Some(p) => Some(catalog::read_users(
-            layout.format,
-            p,
-            cfg.encoding,
-            cfg.on_error,
-            &mut meta_rejects,
-        )?),
-        None => None,
-    };
-
+/// Per-user and per-item statistics, then the tables, rejects.csv and summary.json.
+/// `times`: when the stage started, and how long reading took.
+fn write_outputs(
+    cfg: &Config,
+    layout: &Layout,
+    out_dir: &Path,
+    mut p: Prepared,
+    (started, seconds_read): (Instant, f64),
+) -> Result<Summary, IngestError> {
+    let cols = &mut p.cols;
+    let (n_users, n_items) = (p.entities.user_ids.len(), p.entities.item_ids.len());
     let ((user_stats, item_stats), (histogram, sum)) = rayon::join(
         || {
             rayon::join(
-                || tables::Stats::compute(&cols.user, &cols.rating, user_ids.len()),
-                || tables::Stats::compute(&cols.item, &cols.rating, item_ids.len()),
+                || tables::Stats::compute(&cols.user, &cols.rating, n_users),
+                || tables::Stats::compute(&cols.item, &cols.rating, n_items),
             )
         },
         || rating_histogram(&cols.rating),
@@ -364,97 +432,103 @@ fn ingest_files(
         .rejects
         .iter()
         .map(|r| (layout.ratings.clone(), r))
-        .chain(meta_rejects.iter().map(|(p, r)| (p.clone(), r)))
+        .chain(p.meta_rejects.iter().map(|(p, r)| (p.clone(), r)))
         .collect();
 
     let write_started = Instant::now();
     let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
     let ratings = Ratings {
-        n_users: user_ids.len() as u32,
-        n_items: item_ids.len() as u32,
+        n_users: n_users as u32,
+        n_items: n_items as u32,
         user: std::mem::take(&mut cols.user),
         item: std::mem::take(&mut cols.item),
         rating: std::mem::take(&mut cols.rating),
         timestamp: cols.timestamp.take(),
     };
-    let written = (|| {
-        let (r, meta) = rayon::join(
-            || {
-                recpipe_core::parquet_par::write_ratings(&ratings, out_dir.join(RATINGS_FILE))
-                    .map(drop)
-                    .map_err(IngestError::from)
-            },
-            || -> Result<_, IngestError> {
-                let users_missing = tables::write_users(
-                    &out_dir.join(USERS_FILE),
-                    &user_ids,
-                    &user_stats,
-                    users_meta.as_ref(),
-                )?;
-                let items_missing = tables::write_items(
-                    &out_dir.join(ITEMS_FILE),
-                    &item_ids,
-                    &item_stats,
-                    &items_meta,
-                )?;
-                let rejects_path = out_dir.join(REJECTS_FILE);
-                if cfg.on_error == OnError::Skip || cfg.unknown_items == UnknownItems::Reject {
-                    tables::write_rejects(&rejects_path, &rejects)?;
-                } else {
-                    // A one-off run into a reused folder must not leave an earlier run's list.
-                    let _ = std::fs::remove_file(&rejects_path);
-                }
-                Ok((users_missing, items_missing))
-            },
-        );
-        r?;
-        let (users_missing, items_missing) = meta?;
-        let summary = Summary {
-            format: detect::format_name(layout.format).to_string(),
-            files: layout.files(),
-            rows_read: cols.rows_read,
-            rows_kept,
-            rejected: rejects.len() as u64,
-            blank_lines: cols.blank_lines,
-            duplicates,
-            users: user_ids.len() as u64,
-            items: item_ids.len() as u64,
-            // Every rated item is either listed (and so not unrated) or missing.
-            items_unrated: if layout.items.is_some() {
-                items_meta.len() as u64 - (item_ids.len() as u64 - items_missing)
-            } else {
-                0
-            },
-            items_without_metadata: if layout.items.is_some() {
-                items_missing
-            } else {
-                0
-            },
-            users_without_metadata: users_missing,
-            unknown_item_ratings,
-            has_timestamps: ratings.timestamp.is_some(),
-            mean_rating: sum / rows_kept as f64,
-            rating_histogram: histogram,
-            seconds: started.elapsed().as_secs_f64(),
-            seconds_read,
-            seconds_prepare,
-            seconds_write: write_started.elapsed().as_secs_f64(),
-            synthetic: None,
-            published: published::check(
-                &layout.ratings,
-                rows_kept,
-                user_ids.len() as u64,
-                item_ids.len() as u64,
-            ),
-        };
-        if let Some(w) = summary.published.as_ref().and_then(|p| p.warning()) {
-            tracing::warn!("{w}");
-        }
-        write_json(out_dir.join(SUMMARY_FILE), &summary)?;
-        Ok(summary)
-    })();
-    if written.is_err() {
-        remove_outputs(out_dir);
+    let (users_missing, items_missing) = write_tables(
+        cfg,
+        out_dir,
+        &ratings,
+        &p.entities,
+        [&user_stats, &item_stats],
+        &rejects,
+    )?;
+    let listed = layout.items.is_some();
+    let summary = Summary {
+        format: detect::format_name(layout.format).to_string(),
+        files: layout.files(),
+        rows_read: cols.rows_read,
+        rows_kept,
+        rejected: rejects.len() as u64,
+        blank_lines: cols.blank_lines,
+        duplicates: p.duplicates,
+        users: n_users as u64,
+        items: n_items as u64,
+        // Every rated item is either listed (and so not unrated) or missing.
+        items_unrated: if listed {
+            p.entities.items_meta.len() as u64 - (n_items as u64 - items_missing)
+        } else {
+            0
+        },
+        items_without_metadata: if listed { items_missing } else { 0 },
+        users_without_metadata: users_missing,
+        unknown_item_ratings: p.unknown_item_ratings,
+        has_timestamps: ratings.timestamp.is_some(),
+        mean_rating: sum / rows_kept as f64,
+        rating_histogram: histogram,
+        seconds: started.elapsed().as_secs_f64(),
+        seconds_read,
+        seconds_prepare,
+        seconds_write: write_started.elapsed().as_secs_f64(),
+        synthetic: None,
+        published: published::check(&layout.ratings, rows_kept, n_users as u64, n_items as u64),
+    };
+    if let Some(w) = summary.published.as_ref().and_then(|p| p.warning()) {
+        tracing::warn!("{w}");
     }
-    written
+    write_json(out_dir.join(layout::ingest::SUMMARY), &summary)?;
+    Ok(summary)
+}
+
+/// ratings.parquet beside users.parquet, items.parquet and rejects.csv (when kept);
+/// returns how many users and items had no metadata row.
+fn write_tables(
+    cfg: &Config,
+    out_dir: &Path,
+    ratings: &Ratings,
+    e: &Entities,
+    [user_stats, item_stats]: [&tables::Stats; 2],
+    rejects: &[(PathBuf, &Reject)],
+) -> Result<(u64, u64), IngestError> {
+    let (r, meta) = rayon::join(
+        || {
+            recpipe_core::parquet_par::write_ratings(ratings, out_dir.join(layout::ingest::RATINGS))
+                .map(drop)
+                .map_err(IngestError::from)
+        },
+        || -> Result<_, IngestError> {
+            let users_missing = tables::write_users(
+                &out_dir.join(layout::ingest::USERS),
+                &e.user_ids,
+                user_stats,
+                e.users_meta.as_ref(),
+            )?;
+            let items_missing = tables::write_items(
+                &out_dir.join(layout::ingest::ITEMS),
+                &e.item_ids,
+                item_stats,
+                &e.items_meta,
+            )?;
+            let rejects_path = out_dir.join(layout::ingest::REJECTS);
+            if cfg.on_error == OnError::Skip || cfg.unknown_items == UnknownItems::Reject {
+                tables::write_rejects(&rejects_path, rejects)?;
+            } else {
+                // A one-off run into a reused folder must not leave an earlier run's list.
+                let _ = std::fs::remove_file(&rejects_path);
+            }
+            Ok((users_missing, items_missing))
+        },
+    );
+    r?;
+    meta
 }

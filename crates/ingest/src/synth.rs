@@ -10,6 +10,7 @@
 use crate::error::IngestError;
 use rayon::prelude::*;
 use recpipe_core::fsutil::AtomicFile;
+use recpipe_core::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,39 +88,6 @@ pub struct SynthSummary {
     pub seconds: f64,
 }
 
-/// SplitMix64: tiny, fast, statistically sound for simulation, and stable forever (a
-/// dependency's generator may change between versions and break determinism).
-#[derive(Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next_u64();
-        r
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-    pub fn normal(&mut self) -> f64 {
-        // Box-Muller; 1 - u avoids ln(0).
-        let u = 1.0 - self.f64();
-        let v = self.f64();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 fn check(cfg: &SynthConfig) -> Result<(), IngestError> {
     let bad = |key: &'static str, msg: String| Err(IngestError::config(key, msg));
     if cfg.n_users == 0 || cfg.n_items == 0 {
@@ -165,7 +133,7 @@ fn check(cfg: &SynthConfig) -> Result<(), IngestError> {
 
 /// Ratings per user: Zipf weights over a random order of users, at least the minimum each,
 /// summing to exactly n_ratings, none above n_items.
-fn user_counts(cfg: &SynthConfig, rng: &mut Rng) -> Vec<u32> {
+fn user_counts(cfg: &SynthConfig, rng: &mut SplitMix64) -> Vec<u32> {
     let n = cfg.n_users as usize;
     let cap = cfg.n_items;
     let min = (cfg.min_ratings_per_user as u64)
@@ -173,7 +141,7 @@ fn user_counts(cfg: &SynthConfig, rng: &mut Rng) -> Vec<u32> {
         .min(cap as u64) as u32;
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
+        order.swap(i, rng.below_biased(i as u64 + 1) as usize);
     }
     let mut weight = vec![0f64; n];
     for (rank, &u) in order.iter().enumerate() {
@@ -208,17 +176,17 @@ struct Items {
     cdf: Vec<f64>,
 }
 
-fn items(cfg: &SynthConfig, rng: &mut Rng, factor_std: f64) -> Items {
+fn items(cfg: &SynthConfig, rng: &mut SplitMix64, factor_std: f64) -> Items {
     let n = cfg.n_items as usize;
     let factors = (0..n * cfg.k)
-        .map(|_| (rng.normal() * factor_std) as f32)
+        .map(|_| (rng.normal_f64() * factor_std) as f32)
         .collect();
     let bias = (0..n)
-        .map(|_| (rng.normal() * cfg.item_bias as f64) as f32)
+        .map(|_| (rng.normal_f64() * cfg.item_bias as f64) as f32)
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
+        order.swap(i, rng.below_biased(i as u64 + 1) as usize);
     }
     let mut weight = vec![0f64; n];
     for (rank, &i) in order.iter().enumerate() {
@@ -265,11 +233,11 @@ fn user_block(
     for (off, &count) in counts.iter().enumerate() {
         let user = first_user + off;
         let stamp = user as u32 + 1;
-        let mut rng = Rng::new(cfg.seed, user as u64 + 1);
+        let mut rng = SplitMix64::stream(cfg.seed, user as u64 + 1);
         for x in &mut p {
-            *x = (rng.normal() * factor_std) as f32;
+            *x = (rng.normal_f64() * factor_std) as f32;
         }
-        let bu = rng.normal() * cfg.user_bias as f64;
+        let bu = rng.normal_f64() * cfg.user_bias as f64;
         chosen.clear();
         let n_items = cfg.n_items as usize;
         for _ in 0..count {
@@ -284,7 +252,7 @@ fn user_block(
             }
             // Heavy users exhaust the popular head; walk to the next unrated item.
             let i = pick.unwrap_or_else(|| {
-                let mut i = rng.below(n_items as u64) as usize;
+                let mut i = rng.below_biased(n_items as u64) as usize;
                 while hits[i] == stamp {
                     i = (i + 1) % n_items;
                 }
@@ -301,7 +269,7 @@ fn user_block(
             let q = &items.factors[i * k..(i + 1) * k];
             let dot: f64 = p.iter().zip(q).map(|(a, b)| (*a * *b) as f64).sum();
             let base = cfg.mean as f64 + bu + items.bias[i] as f64;
-            let raw = base + dot + rng.normal() * cfg.noise as f64;
+            let raw = base + dot + rng.normal_f64() * cfg.noise as f64;
             let r = ((raw.clamp(0.5, 5.0) * 2.0).round() / 2.0).clamp(0.5, 5.0);
             sums.oracle += (r - (base + dot)).powi(2);
             sums.bias += (r - base).powi(2);
@@ -375,7 +343,7 @@ pub fn generate(cfg: &SynthConfig, dir: &Path) -> Result<SynthSummary, IngestErr
     std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
     // Var(<p, q>) = k * s^4 for independent N(0, s^2) entries.
     let factor_std = (cfg.signal as f64 * cfg.signal as f64 / cfg.k as f64).powf(0.25);
-    let mut rng = Rng::new(cfg.seed, 0);
+    let mut rng = SplitMix64::stream(cfg.seed, 0);
     let counts = user_counts(cfg, &mut rng);
     let items = items(cfg, &mut rng, factor_std);
 

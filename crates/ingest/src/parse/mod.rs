@@ -1,0 +1,467 @@
+//! The ratings hot path: the file is read in large blocks cut at line boundaries, each block
+//! is split into sub-chunks parsed on all cores ([`line`]), and the results are appended in
+//! file order, so memory holds the parsed columns plus one block of text whatever the file
+//! size.
+//!
+//! Ids are kept as their integer value while every id fits in a u32 (all MovieLens data);
+//! the first id that does not (text, negative, huge) restarts the parse with per-chunk string
+//! dictionaries for that column, which costs one allocation per distinct id, not per row.
+
+mod line;
+
+use crate::config::OnError;
+use crate::error::IngestError;
+use crate::text;
+use line::{ChunkOut, Dict, IdMode, parse_chunk_into};
+use rayon::prelude::*;
+use std::io::Read;
+use std::path::Path;
+
+pub(crate) const BLOCK: usize = 32 << 20;
+pub(crate) const SUB_CHUNK: usize = 1 << 20;
+
+/// How to cut and read the rows of a ratings file.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub delim: Vec<u8>,
+    pub header: bool,
+    pub n_fields: usize,
+    pub user: usize,
+    pub item: usize,
+    pub rating: usize,
+    pub timestamp: Option<usize>,
+    pub range: [f32; 2],
+    /// Whether text ids must be valid UTF-8 (else they are read as Latin-1).
+    pub ids_utf8: bool,
+    /// Bytes read per block and parsed per task (small in tests to cross boundaries).
+    pub block: usize,
+    pub sub_chunk: usize,
+}
+
+/// A bad row, with its 1-based line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub line: u64,
+    pub column: u64,
+    pub reason: String,
+    pub text: String,
+}
+
+/// Parsed columns with ids still in their per-column code space: raw integer values, or
+/// first-seen codes into `keys` for interned columns.
+pub(crate) struct RawColumns {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    pub rating: Vec<f32>,
+    pub timestamp: Option<Vec<i64>>,
+    pub user_keys: Option<Vec<Box<[u8]>>>,
+    pub item_keys: Option<Vec<Box<[u8]>>>,
+    /// Non-blank data lines seen (kept + rejected).
+    pub rows_read: u64,
+    pub blank_lines: u64,
+    pub rejects: Vec<Reject>,
+    /// Global line numbers of blank and rejected lines, ascending, to map rows back to lines.
+    pub skipped_lines: Vec<u64>,
+    pub header_lines: u64,
+}
+
+impl RawColumns {
+    /// The 1-based line of kept row `row`.
+    pub fn line_of_row(&self, row: usize) -> u64 {
+        let mut line = self.header_lines + row as u64 + 1;
+        for &s in &self.skipped_lines {
+            if s <= line {
+                line += 1;
+            } else {
+                break;
+            }
+        }
+        line
+    }
+}
+
+/// Cut `data` into pieces of about `size` bytes that end just after a newline.
+fn sub_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(data.len() / size + 1);
+    let mut rest = data;
+    while rest.len() > size {
+        match memchr::memchr(b'\n', &rest[size..]) {
+            Some(p) => {
+                let (a, b) = rest.split_at(size + p + 1);
+                out.push(a);
+                rest = b;
+            }
+            None => break,
+        }
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// The columns parsed so far, with the file-wide id dictionaries.
+struct Acc {
+    cols: RawColumns,
+    user_global: Dict,
+    item_global: Dict,
+    line_base: u64,
+}
+
+impl Acc {
+    fn new(spec: &Spec) -> Acc {
+        Acc {
+            cols: RawColumns {
+                user: Vec::new(),
+                item: Vec::new(),
+                rating: Vec::new(),
+                timestamp: spec.timestamp.map(|_| Vec::new()),
+                user_keys: None,
+                item_keys: None,
+                rows_read: 0,
+                blank_lines: 0,
+                rejects: Vec::new(),
+                skipped_lines: Vec::new(),
+                header_lines: spec.header as u64,
+            },
+            user_global: Dict::default(),
+            item_global: Dict::default(),
+            line_base: 0,
+        }
+    }
+
+    /// Drops the byte-order mark and the header from the first block, and sizes the
+    /// columns once from its density, so appending never doubles a multi-GB vector.
+    fn first_block(&mut self, buf: &mut Vec<u8>, spec: &Spec, eof: bool, file_len: u64) -> u64 {
+        let mut prefix = buf.len() - text::strip_bom(buf).len();
+        if spec.header {
+            prefix += memchr::memchr(b'\n', &buf[prefix..]).map_or(buf.len() - prefix, |p| p + 1);
+            self.line_base = 1;
+        }
+        buf.drain(..prefix);
+        if !eof && !buf.is_empty() {
+            let lines = memchr::memchr_iter(b'\n', buf).count().max(1);
+            let est = (file_len as f64 / buf.len() as f64 * lines as f64 * 1.01) as usize;
+            self.cols.user.reserve(est);
+            self.cols.item.reserve(est);
+            self.cols.rating.reserve(est);
+            if let Some(t) = self.cols.timestamp.as_mut() {
+                t.reserve(est);
+            }
+        }
+        prefix as u64
+    }
+
+    /// The columns, with the dictionaries' keys of the interned id columns.
+    fn finish(mut self, modes: [IdMode; 2]) -> RawColumns {
+        if modes[0] == IdMode::Interned {
+            self.cols.user_keys = Some(std::mem::take(&mut self.user_global.keys));
+        }
+        if modes[1] == IdMode::Interned {
+            self.cols.item_keys = Some(std::mem::take(&mut self.item_global.keys));
+        }
+        self.cols
+    }
+}
+
+enum Attempt {
+    Done(Box<RawColumns>),
+    Restart([bool; 2]),
+}
+
+fn merge_codes(codes: &mut [u32], local: &Dict, global: &mut Dict) {
+    let remap: Vec<u32> = local.keys.iter().map(|k| global.code(k)).collect();
+    for c in codes {
+        *c = remap[*c as usize];
+    }
+}
+
+fn append(acc: &mut Acc, c: &mut ChunkOut, modes: [IdMode; 2]) {
+    if modes[0] == IdMode::Interned {
+        merge_codes(&mut c.user, &c.user_dict, &mut acc.user_global);
+    }
+    if modes[1] == IdMode::Interned {
+        merge_codes(&mut c.item, &c.item_dict, &mut acc.item_global);
+    }
+    let cols = &mut acc.cols;
+    cols.user.extend_from_slice(&c.user);
+    cols.item.extend_from_slice(&c.item);
+    cols.rating.extend_from_slice(&c.rating);
+    if let Some(ts) = cols.timestamp.as_mut() {
+        ts.extend_from_slice(&c.ts);
+    }
+    // Local line index 0 of this chunk is global line `line_base + 1`.
+    let base = acc.line_base + 1;
+    cols.skipped_lines
+        .extend(c.skipped.iter().map(|&s| s + base));
+    cols.rejects.extend(c.rejects.drain(..).map(|mut r| {
+        r.line += base;
+        r
+    }));
+    cols.blank_lines += c.blank;
+    cols.rows_read += c.lines - c.blank;
+    acc.line_base += c.lines;
+}
+
+fn read_block(
+    file: &mut std::fs::File,
+    buf: &mut Vec<u8>,
+    block: usize,
+    path: &Path,
+) -> Result<bool, IngestError> {
+    let start = buf.len();
+    buf.resize(start + block, 0);
+    let mut filled = start;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => {
+                buf.truncate(filled);
+                return Ok(true);
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(IngestError::io(path, e)),
+        }
+    }
+    Ok(false)
+}
+
+/// One pass over the file with the id columns in `modes`: the columns, or the columns
+/// that must be read again interned.
+fn attempt(
+    path: &Path,
+    spec: &Spec,
+    modes: [IdMode; 2],
+    on_error: OnError,
+    bar: &indicatif::ProgressBar,
+) -> Result<Attempt, IngestError> {
+    let mut file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let fail_fast = on_error == OnError::Fail;
+    let mut acc = Acc::new(spec);
+    bar.set_position(0);
+    let block = spec.block.max(1);
+    let mut buf: Vec<u8> = Vec::with_capacity(block);
+    // The next block is read into `spare` while the current one is parsed.
+    let mut spare: Vec<u8> = Vec::with_capacity(block);
+    // One output buffer per sub-chunk, reused block after block.
+    let mut pool: Vec<ChunkOut> = Vec::new();
+    let mut first = true;
+    let mut eof = read_block(&mut file, &mut buf, block, path)?;
+    loop {
+        if first {
+            first = false;
+            bar.inc(acc.first_block(&mut buf, spec, eof, file_len));
+        }
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(p) => p + 1,
+                // A line longer than a block: read more before cutting.
+                None => {
+                    eof = read_block(&mut file, &mut buf, block, path)?;
+                    continue;
+                }
+            }
+        };
+        spare.clear();
+        spare.extend_from_slice(&buf[cut..]);
+        let chunks = sub_chunks(&buf[..cut], spec.sub_chunk.max(1));
+        if pool.len() < chunks.len() {
+            pool.resize_with(chunks.len(), ChunkOut::default);
+        }
+        let outs = &mut pool[..chunks.len()];
+        let ((), next_eof) = rayon::join(
+            || {
+                outs.par_iter_mut()
+                    .zip(chunks.par_iter())
+                    .for_each(|(o, c)| parse_chunk_into(o, c, spec, modes, fail_fast))
+            },
+            || {
+                if eof {
+                    Ok(true)
+                } else {
+                    read_block(&mut file, &mut spare, block, path)
+                }
+            },
+        );
+        for o in outs.iter_mut() {
+            if o.needs_interning.iter().any(|&b| b) {
+                return Ok(Attempt::Restart(o.needs_interning));
+            }
+            let failed = fail_fast && !o.rejects.is_empty();
+            append(&mut acc, o, modes);
+            if failed {
+                return Ok(Attempt::Done(Box::new(acc.cols)));
+            }
+        }
+        bar.inc(cut as u64);
+        if eof {
+            break;
+        }
+        eof = next_eof?;
+        std::mem::swap(&mut buf, &mut spare);
+    }
+    Ok(Attempt::Done(Box::new(acc.finish(modes))))
+}
+
+/// Parse the ratings file. With on_error = fail, the first bad row is returned as the
+/// error; with skip, the rejects are in the result.
+pub(crate) fn read(
+    path: &Path,
+    spec: &Spec,
+    on_error: OnError,
+    bar: &indicatif::ProgressBar,
+) -> Result<RawColumns, IngestError> {
+    let mut modes = [IdMode::Raw; 2];
+    loop {
+        match attempt(path, spec, modes, on_error, bar)? {
+            Attempt::Done(cols) => {
+                if on_error == OnError::Fail
+                    && let Some(r) = cols.rejects.first()
+                {
+                    return Err(IngestError::BadRow {
+                        path: path.to_path_buf(),
+                        line: r.line,
+                        column: r.column,
+                        reason: r.reason.clone(),
+                        text: r.text.clone(),
+                    });
+                }
+                return Ok(*cols);
+            }
+            Attempt::Restart(flags) => {
+                for (m, f) in modes.iter_mut().zip(flags) {
+                    if f {
+                        *m = IdMode::Interned;
+                    }
+                }
+                tracing::debug!(
+                    ?modes,
+                    "ids do not all fit u32 integers; reading them as text"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line::{ControlFlow, parse_chunk, parse_line};
+    use super::*;
+
+    fn spec(block: usize, sub_chunk: usize) -> Spec {
+        Spec {
+            delim: b",".to_vec(),
+            header: true,
+            n_fields: 4,
+            user: 0,
+            item: 1,
+            rating: 2,
+            timestamp: Some(3),
+            range: [0.5, 5.0],
+            ids_utf8: true,
+            block,
+            sub_chunk,
+        }
+    }
+
+    /// Blocks and sub-chunks far smaller than the file (and than one long line) must give
+    /// the rows and line numbers a single pass gives.
+    #[test]
+    fn block_and_chunk_boundaries_keep_rows_and_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut text = String::from("userId,movieId,rating,timestamp\r\n");
+        for i in 0..5000u32 {
+            text.push_str(&format!("{},{},{}.5,{}\r\n", i % 97, i, i % 4, 1000 + i));
+            if i == 2500 {
+                text.push_str(&format!("1,2,3.0,{}\n", "9".repeat(300)));
+            }
+        }
+        text.push_str("7,7,oops,1");
+        std::fs::write(&path, &text).unwrap();
+        let bar = indicatif::ProgressBar::hidden();
+        for (block, sub) in [(256, 64), (1000, 7), (1 << 20, 1 << 20)] {
+            let cols = read(&path, &spec(block, sub), OnError::Skip, &bar).unwrap();
+            assert_eq!(cols.user.len(), 5000, "block {block}");
+            assert_eq!(cols.item, (0..5000).collect::<Vec<u32>>());
+            assert_eq!(cols.timestamp.as_ref().unwrap()[4999], 5999);
+            assert_eq!(cols.rejects.len(), 2);
+            // Header is line 1, row i is line i + 2 up to row 2500, the long line is 2503.
+            assert_eq!(cols.rejects[0].line, 2503);
+            assert_eq!(cols.rejects[1].line, 5003);
+            assert_eq!(cols.rejects[1].column, 5);
+            assert_eq!(cols.line_of_row(2501), 2504);
+            assert_eq!(cols.rows_read, 5002);
+            let e = read(&path, &spec(block, sub), OnError::Fail, &bar)
+                .err()
+                .unwrap();
+            assert!(
+                e.to_string().contains("r.csv:2503:9: timestamp `999"),
+                "{e}"
+            );
+        }
+    }
+
+    /// The one-pass fast path must give exactly what the general line parser gives, for the
+    /// lines it takes and for every line it hands over.
+    #[test]
+    fn fast_path_matches_line_parser() {
+        let text = "1,2,3.5,100\n1,2,3.5,100\r\n007,0,4,5\n+1,2,3,4\n 1,2,3,4\n1,2,3.,4\n\
+                    1,2,3.50,4\n1,2,9,4\n1,2,0.0,4\n,2,3,4\n1,,3,4\n1,2,3\n1,2,3,4,5\n\
+                    \n  \r\n1,2,3,-4\n1,2,3,4\r\r\n1,2,x,4\n1234567890,2,3,4\n\
+                    1,2,3,1234567890123456789\n1,2,3,4\n1,2,3,4";
+        let spec = spec(1 << 20, 1 << 20);
+        let modes = [IdMode::Raw; 2];
+        let fast = parse_chunk(text.as_bytes(), &spec, modes, false);
+        let mut slow = ChunkOut::default();
+        let mut ranges = vec![(0usize, 0usize); spec.n_fields + 1];
+        let mut lines = 0;
+        for (i, l) in text.split('\n').enumerate() {
+            lines += 1;
+            match parse_line(&mut slow, &spec, modes, &mut ranges, l.as_bytes(), i as u64) {
+                ControlFlow::Next => {}
+                ControlFlow::Stop => break,
+            }
+        }
+        assert_eq!(fast.lines, lines);
+        assert_eq!(fast.user, slow.user);
+        assert_eq!(fast.item, slow.item);
+        assert_eq!(fast.rating, slow.rating);
+        assert_eq!(fast.ts, slow.ts);
+        assert_eq!(fast.rejects, slow.rejects);
+        assert_eq!(fast.skipped, slow.skipped);
+        assert_eq!(fast.blank, slow.blank);
+        assert_eq!(fast.needs_interning, slow.needs_interning);
+        assert!(
+            fast.user.len() >= 4 && fast.rejects.len() >= 8,
+            "{:?}",
+            fast.rejects
+        );
+    }
+
+    /// Text ids appearing late restart the parse with dictionaries, ids stay in first-seen
+    /// code order; ids beyond u32 take the same path.
+    #[test]
+    fn late_text_ids_switch_to_interning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut text = String::from("u,i,r,t\n");
+        for i in 0..3000u32 {
+            text.push_str(&format!("{},{},4,{i}\n", i % 10, i % 5));
+        }
+        text.push_str("x9,99999999999,1,1\n");
+        std::fs::write(&path, &text).unwrap();
+        let bar = indicatif::ProgressBar::hidden();
+        let cols = read(&path, &spec(512, 100), OnError::Fail, &bar).unwrap();
+        let users = cols.user_keys.as_ref().unwrap();
+        let items = cols.item_keys.as_ref().unwrap();
+        assert_eq!(users.len(), 11);
+        assert_eq!(&*users[10], b"x9");
+        assert_eq!(&*items[5], b"99999999999");
+        assert_eq!(cols.user[3000], 10);
+        assert_eq!(cols.user[..10], (0..10).collect::<Vec<u32>>());
+    }
+}
