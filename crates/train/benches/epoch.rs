@@ -9,7 +9,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use recpipe_train::cpu::CpuBackend;
-use recpipe_train::{Backend, Config, ModelSpec, OptimizerKind, RatingsView, Schedule, YRange};
+use recpipe_train::{
+    Backend, Config, EpochTask, ModelSpec, OptimizerKind, RatingsView, Schedule, YRange,
+};
 
 struct Data {
     user: Vec<u32>,
@@ -81,6 +83,43 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("dot_bias_k64_epoch");
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(10);
+    for (name, cfg) in cases() {
+        let batch = cfg.batch_size;
+        let steps = n.div_ceil(batch);
+        let spec = ModelSpec {
+            cfg: cfg.clone(),
+            kind: cfg.model,
+            n_users: n_users as usize,
+            n_items: n_items as usize,
+            k: 64,
+            global_mean: 3.5,
+            y_range: Some([0.0, 5.5]),
+            classes: None,
+            item_features: None,
+            expected_steps: steps * 100,
+        };
+        let backend = CpuBackend { threads };
+        let mut trainer = backend.trainer(&spec).unwrap();
+        let sched = Schedule::new(&cfg, steps);
+        group.bench_function(format!("{name}_threads{threads}"), |b| {
+            b.iter(|| {
+                let task = EpochTask {
+                    data: view,
+                    order: &d.order,
+                    batch_size: batch,
+                    schedule: &sched,
+                    step0: 0,
+                };
+                pool.install(|| trainer.train_epoch(task, &mut |_, _| {}).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The benchmarked configurations: batch 64 and 1024 with the chosen optimizer, and the
+/// per-rating path.
+fn cases() -> [(&'static str, Config); 3] {
     let optimizer = match std::env::var("RECPIPE_BENCH_OPTIMIZER").as_deref() {
         Ok("sparse_adam") => OptimizerKind::SparseAdam,
         Ok("adamw") => OptimizerKind::AdamW,
@@ -110,39 +149,11 @@ fn bench(c: &mut Criterion) {
         y_range: YRange::Range(0.0, 5.5),
         ..Config::default()
     };
-    for (name, cfg) in [
+    [
         ("batch64", batched(64)),
         ("batch1024", batched(1024)),
         (per_rating_name, per_rating),
-    ] {
-        let batch = cfg.batch_size;
-        let steps = n.div_ceil(batch);
-        let spec = ModelSpec {
-            cfg: cfg.clone(),
-            kind: cfg.model,
-            n_users: n_users as usize,
-            n_items: n_items as usize,
-            k: 64,
-            global_mean: 3.5,
-            y_range: Some([0.0, 5.5]),
-            classes: None,
-            item_features: None,
-            expected_steps: steps * 100,
-        };
-        let backend = CpuBackend { threads };
-        let mut trainer = backend.trainer(&spec).unwrap();
-        let sched = Schedule::new(&cfg, steps);
-        group.bench_function(format!("{name}_threads{threads}"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    trainer
-                        .train_epoch(view, &d.order, batch, &sched, 0, &mut |_, _| {})
-                        .unwrap()
-                })
-            })
-        });
-    }
-    group.finish();
+    ]
 }
 
 criterion_group!(benches, bench);

@@ -6,12 +6,13 @@
 //! export and predict use it unchanged.
 
 use crate::backend::{Metrics, rating_metrics};
-use crate::config::{BlendWeights, Config};
+use crate::config::{BlendWeights, Config, ModelKind};
 use crate::error::{Result, TrainError};
 use crate::history::{Epoch, History};
 use crate::{TrainResult, backend::Device};
-use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor};
-use recpipe_core::{Inputs, Ratings};
+use recpipe_core::math::Scored;
+use recpipe_core::model::{Checkpoint, Model, ModelMeta, Tensor, tensor};
+use recpipe_core::{Artifact, Inputs, Ratings};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -34,7 +35,55 @@ pub fn blend(
             ),
         ));
     }
-    let fixed = match &cfg.weights {
+    let fixed = fixed_weights(cfg, &members)?;
+    let models = load_members(&members)?;
+    // Each member's validation predictions, computed once for the fit and the log.
+    let member_preds: Vec<Vec<f32>> = models
+        .iter()
+        .map(|m| m.predict(&valid.user, &valid.item))
+        .collect();
+    for ((a, m), p) in members.iter().zip(&models).zip(&member_preds) {
+        if !valid.is_empty() {
+            let r = scored(p, valid).rmse;
+            tracing::debug!(
+                "blend member `{}` ({}): valid RMSE {r:.4}",
+                a.stage,
+                m.meta.model
+            );
+        }
+    }
+    let (weights, intercept) = match fixed {
+        Some(w) => (w, 0.0),
+        None => fit_weights(&member_preds, valid)?,
+    };
+    let (k, tensors) = fold(&models, &weights, intercept);
+    let (n_users, n_items) = (models[0].meta.n_users, models[0].meta.n_items);
+    let meta = ModelMeta {
+        global_mean: models[0].meta.global_mean,
+        device: "cpu".into(),
+        config: serde_json::json!({
+            "members": members.iter().map(|a| a.stage.clone()).collect::<Vec<_>>(),
+            "member_models": models.iter().map(|m| m.meta.model).collect::<Vec<_>>(),
+            "weights": weights,
+            "intercept": intercept,
+            "fitted": cfg.weights == Some(BlendWeights::Fit),
+        }),
+        ..ModelMeta::new(ModelKind::Blend, n_users, n_items, k)
+    };
+    Ok(result(Checkpoint { meta, tensors }, train, valid, start))
+}
+
+/// The rating metrics of predictions `pred` of `r`'s ratings.
+fn scored(pred: &[f32], r: &Ratings) -> Metrics {
+    rating_metrics(Scored {
+        pred,
+        truth: &r.rating,
+    })
+}
+
+/// The given weights (equal ones by default), or None when they are to be fitted.
+fn fixed_weights(cfg: &Config, members: &[&Artifact]) -> Result<Option<Vec<f32>>> {
+    Ok(match &cfg.weights {
         None => Some(vec![1.0 / members.len() as f32; members.len()]),
         Some(BlendWeights::Fit) => None,
         Some(BlendWeights::Fixed(w)) if w.len() == members.len() => Some(w.clone()),
@@ -54,9 +103,14 @@ pub fn blend(
                 ),
             ));
         }
-    };
-    let mut models = Vec::with_capacity(members.len());
-    for a in &members {
+    })
+}
+
+/// The members' models, refused unless each is a factorization without a sigmoid on the
+/// first one's users and items.
+fn load_members(members: &[&Artifact]) -> Result<Vec<Model>> {
+    let mut models: Vec<Model> = Vec::with_capacity(members.len());
+    for a in members {
         let m = Model::load(&a.dir)?;
         let bad = |why: String| {
             TrainError::config(
@@ -67,7 +121,7 @@ pub fn blend(
                 ),
             )
         };
-        if !m.meta.is_factorization() {
+        if !m.meta.model.is_factorization() {
             return Err(bad(
                 "only dot, dot_bias, autorec and blend models fold into one factorization".into(),
             ));
@@ -77,37 +131,22 @@ pub fn blend(
                 "its output goes through a sigmoid; train it with y_range = \"none\"".into(),
             ));
         }
-        if let Some(first) = models.first() {
-            let f: &Model = first;
-            if (f.meta.n_users, f.meta.n_items) != (m.meta.n_users, m.meta.n_items) {
-                return Err(bad(format!(
-                    "it has {} users × {} items, the first member {} × {}: blend models \
-                     trained on the same split",
-                    m.meta.n_users, m.meta.n_items, f.meta.n_users, f.meta.n_items
-                )));
-            }
+        if let Some(f) = models.first()
+            && (f.meta.n_users, f.meta.n_items) != (m.meta.n_users, m.meta.n_items)
+        {
+            return Err(bad(format!(
+                "it has {} users × {} items, the first member {} × {}: blend models \
+                 trained on the same split",
+                m.meta.n_users, m.meta.n_items, f.meta.n_users, f.meta.n_items
+            )));
         }
         models.push(m);
     }
-    // Each member's validation predictions, computed once for the fit and the log.
-    let member_preds: Vec<Vec<f32>> = models
-        .iter()
-        .map(|m| m.predict(&valid.user, &valid.item))
-        .collect();
-    for ((a, m), p) in members.iter().zip(&models).zip(&member_preds) {
-        if !valid.is_empty() {
-            let r = rating_metrics(p, &valid.rating).rmse;
-            tracing::debug!(
-                "blend member `{}` ({}): valid RMSE {r:.4}",
-                a.stage,
-                m.meta.model
-            );
-        }
-    }
-    let (weights, intercept) = match fixed {
-        Some(w) => (w, 0.0),
-        None => fit_weights(&member_preds, valid)?,
-    };
+    Ok(models)
+}
+
+/// Σ w_m (U_m·I_m + bu_m + bi_m + g_m) + intercept as one factorization: its k and tensors.
+fn fold(models: &[Model], weights: &[f32], intercept: f32) -> (usize, BTreeMap<String, Tensor>) {
     let (n_users, n_items) = (
         models[0].meta.n_users as usize,
         models[0].meta.n_items as usize,
@@ -116,7 +155,7 @@ pub fn blend(
     let (mut uf, mut itf) = (vec![0.0f32; n_users * k], vec![0.0f32; n_items * k]);
     let (mut ub, mut ib, mut g) = (vec![0.0f32; n_users], vec![0.0f32; n_items], intercept);
     let mut col = 0;
-    for (m, &w) in models.iter().zip(&weights) {
+    for (m, &w) in models.iter().zip(weights) {
         let km = m.meta.k;
         let (u, i) = (
             m.user_factors().expect("validated at load"),
@@ -140,43 +179,33 @@ pub fn blend(
         g += w * m
             .checkpoint()
             .tensors
-            .get("global_bias")
+            .get(tensor::GLOBAL_BIAS)
             .map_or(0.0, |t| t.data[0]);
         col += km;
     }
     let mut tensors = BTreeMap::new();
-    tensors.insert("user_factors".into(), Tensor::new(vec![n_users, k], uf));
-    tensors.insert("item_factors".into(), Tensor::new(vec![n_items, k], itf));
-    tensors.insert("user_bias".into(), Tensor::new(vec![n_users], ub));
-    tensors.insert("item_bias".into(), Tensor::new(vec![n_items], ib));
-    tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![g]));
-    let meta = ModelMeta {
-        model: "blend".into(),
-        n_users: n_users as u32,
-        n_items: n_items as u32,
-        k,
-        y_range: None,
-        global_mean: models[0].meta.global_mean,
-        classes: None,
-        best_epoch: None,
-        device: "cpu".into(),
-        config: serde_json::json!({
-            "members": members.iter().map(|a| a.stage.clone()).collect::<Vec<_>>(),
-            "member_models": models.iter().map(|m| m.meta.model.clone()).collect::<Vec<_>>(),
-            "weights": weights,
-            "intercept": intercept,
-            "fitted": cfg.weights == Some(BlendWeights::Fit),
-        }),
-    };
-    let checkpoint = Checkpoint { meta, tensors };
+    tensors.insert(
+        tensor::USER_FACTORS.into(),
+        Tensor::new(vec![n_users, k], uf),
+    );
+    tensors.insert(
+        tensor::ITEM_FACTORS.into(),
+        Tensor::new(vec![n_items, k], itf),
+    );
+    tensors.insert(tensor::USER_BIAS.into(), Tensor::new(vec![n_users], ub));
+    tensors.insert(tensor::ITEM_BIAS.into(), Tensor::new(vec![n_items], ib));
+    tensors.insert(tensor::GLOBAL_BIAS.into(), Tensor::new(vec![1], vec![g]));
+    (k, tensors)
+}
+
+/// The blend as a one-epoch training result: its fit on train and its valid metrics.
+fn result(checkpoint: Checkpoint, train: &Ratings, valid: &Ratings, start: Instant) -> TrainResult {
     let model = Model::from_checkpoint(checkpoint.clone(), std::path::Path::new("blend"))
         .expect("a blend of validated factorizations is valid");
-    let best = (!valid.is_empty())
-        .then(|| rating_metrics(&model.predict(&valid.user, &valid.item), &valid.rating));
-    let fit = rating_metrics(&model.predict(&train.user, &train.item), &train.rating);
+    let best = (!valid.is_empty()).then(|| scored(&model.predict(&valid.user, &valid.item), valid));
+    let fit = scored(&model.predict(&train.user, &train.item), train);
     let seconds = start.elapsed().as_secs_f64();
-    let m: Metrics = best.unwrap_or_default();
-    Ok(TrainResult {
+    TrainResult {
         checkpoint,
         history: History {
             epochs: vec![Epoch {
@@ -190,11 +219,11 @@ pub fn blend(
             }],
         },
         best_epoch: 1,
-        best: best.map(|_| m),
+        best,
         device: Device::Cpu,
         threads: 1,
         stopped_early: false,
-    })
+    }
 }
 
 /// Least-squares weights and intercept for the members' predictions on `valid` (stacking on

@@ -4,45 +4,8 @@ use crate::error::{Result, TrainError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    /// user · item embeddings.
-    Dot,
-    /// dot + user bias + item bias + global bias (the notebooks' `EmbeddingDotBias`).
-    #[default]
-    DotBias,
-    /// Embeddings joined by concat or product, then dense layers.
-    Mlp,
-    /// `mlp` with item content features (genres, a user-given item feature file).
-    Hybrid,
-    /// Rating values as classes, softmax cross-entropy.
-    Classifier,
-    /// I-AutoRec: each item's ratings encoded by one sigmoid layer of `k` units (default
-    /// 500) and decoded to every user; `batch_size` counts items, `weight_decay` is λ.
-    /// Saved as a factorization (user factors = decoder, item factors = item codes).
-    Autorec,
-    /// No training: a weighted average of the upstream train stages (`inputs`), which must be
-    /// factorizations without a sigmoid; saved as one factorization. See `weights`.
-    Blend,
-}
-
-impl ModelKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Dot => "dot",
-            ModelKind::DotBias => "dot_bias",
-            ModelKind::Mlp => "mlp",
-            ModelKind::Hybrid => "hybrid",
-            ModelKind::Classifier => "classifier",
-            ModelKind::Autorec => "autorec",
-            ModelKind::Blend => "blend",
-        }
-    }
-    pub fn is_embedding(self) -> bool {
-        matches!(self, ModelKind::Dot | ModelKind::DotBias)
-    }
-}
+/// The model kinds and the embedding join are core's: model.json records them too.
+pub use recpipe_core::model::{Join, ModelKind};
 
 /// `weights` of a blend: given numbers, or fitted on the validation set.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,14 +100,6 @@ pub enum DeviceChoice {
     Auto,
     Cpu,
     Cuda,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Join {
-    #[default]
-    Concat,
-    Product,
 }
 
 /// Output squashing: `"none"`, `"auto"` (the training ratings' range, widened so the
@@ -329,30 +284,12 @@ impl Config {
 
     /// Checks every value a user can get wrong, naming the key.
     pub fn validate(&self) -> Result<()> {
-        let pos = |key: &'static str, v: f32| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(TrainError::config(key, format!("must be > 0, got {v}")))
-            }
-        };
-        let unit = |key: &'static str, v: f32| {
-            if (0.0..1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(TrainError::config(
-                    key,
-                    format!("must be in [0, 1), got {v}"),
-                ))
-            }
-        };
-        let nonneg = |key: &'static str, v: f32| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(TrainError::config(key, format!("must be >= 0, got {v}")))
-            }
-        };
+        self.validate_numbers()?;
+        self.validate_model()
+    }
+
+    /// The numeric keys: sizes, rates, moments, schedule.
+    fn validate_numbers(&self) -> Result<()> {
         if self.k() == 0 {
             return Err(TrainError::config("k", "must be at least 1"));
         }
@@ -362,20 +299,20 @@ impl Config {
         if self.batch_size == 0 {
             return Err(TrainError::config("batch_size", "must be at least 1"));
         }
-        pos("lr", self.lr)?;
-        pos("eps", self.eps)?;
+        positive("lr", self.lr)?;
+        positive("eps", self.eps)?;
         unit("momentum", self.momentum)?;
         unit("beta1", self.beta1)?;
         unit("beta2", self.beta2)?;
-        nonneg("weight_decay", self.weight_decay)?;
-        nonneg("l2", self.l2)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("l2", self.l2)?;
         if let Some(s) = self.init_scale {
-            pos("init_scale", s)?;
+            positive("init_scale", s)?;
         }
         if self.step_size == 0 {
             return Err(TrainError::config("step_size", "must be at least 1"));
         }
-        pos("gamma", self.gamma)?;
+        positive("gamma", self.gamma)?;
         if !(self.pct_start > 0.0 && self.pct_start < 1.0) {
             return Err(TrainError::config(
                 "pct_start",
@@ -389,7 +326,11 @@ impl Config {
             ));
         }
         unit("dropout", self.dropout())?;
-        unit("output_dropout", self.output_dropout())?;
+        unit("output_dropout", self.output_dropout())
+    }
+
+    /// The keys that only make sense for some models.
+    fn validate_model(&self) -> Result<()> {
         if self.hidden().contains(&0) || self.item_features_hidden.contains(&0) {
             return Err(TrainError::config(
                 "hidden",
@@ -423,6 +364,51 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+fn positive(key: &'static str, v: f32) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::config(key, format!("must be > 0, got {v}")))
+    }
+}
+
+fn unit(key: &'static str, v: f32) -> Result<()> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(TrainError::config(
+            key,
+            format!("must be in [0, 1), got {v}"),
+        ))
+    }
+}
+
+fn non_negative(key: &'static str, v: f32) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::config(key, format!("must be >= 0, got {v}")))
+    }
+}
+
+#[cfg(test)]
+impl Config {
+    /// Plain SGD at lr 1 (no momentum, no decay, init scale 0.5): one step moves every weight
+    /// by minus its gradient, which the trainers' gradient tests compare with finite
+    /// differences.
+    pub(crate) fn plain_sgd(model: ModelKind) -> Config {
+        Config {
+            model,
+            optimizer: OptimizerKind::Sgd,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            lr: 1.0,
+            init_scale: Some(0.5),
+            ..Config::default()
+        }
     }
 }
 

@@ -1,7 +1,20 @@
 //! Weight initialisation matching the reference notebooks.
 
-use crate::config::InitKind;
+use crate::config::{Config, InitKind};
 use crate::rng::Rng;
+
+/// One embedding table's starting weights, drawn from `rng` in this order: `n × k` factors,
+/// then with `bias` `n` biases (left at zero under he_normal, as Keras does). Every trainer
+/// draws its tables here, so all paths start from the same model for a seed.
+pub fn table(cfg: &Config, n: usize, k: usize, bias: bool, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    let mut w = vec![0.0; n * k];
+    fill(&mut w, cfg.init, cfg.init_scale, n, rng);
+    let mut b = vec![0.0; if bias { n } else { 0 }];
+    if bias && cfg.init != InitKind::HeNormal {
+        fill(&mut b, cfg.init, cfg.init_scale, n, rng);
+    }
+    (w, b)
+}
 
 /// Fills `w` (a table with `fan_in` rows, as Keras counts an embedding's fan-in).
 pub fn fill(w: &mut [f32], init: InitKind, scale: Option<f32>, fan_in: usize, rng: &mut Rng) {

@@ -4,8 +4,8 @@
 //! checkpoint copies of the weights; batches and per-rating buffers come on top.
 
 use crate::backend::ModelSpec;
+use crate::backend::per_rating;
 use crate::config::{ModelKind, OptimizerKind};
-use crate::cpu::grid;
 use crate::error::Result;
 use recpipe_core::memory::{Need, check_need, product};
 
@@ -53,7 +53,7 @@ pub(crate) fn estimate(spec: &ModelSpec, n_train: usize, n_valid: usize) -> Need
                 product(&[spec.n_users.max(spec.n_items), k]),
                 F32,
             );
-            if grid::applies(&spec.cfg) {
+            if per_rating(&spec.cfg) {
                 need.add("per-rating grid", n_train as u64, 12);
             }
             w

@@ -1,6 +1,6 @@
 mod common;
 
-use common::{bundled, planted, rmse};
+use common::{Planted, bundled, planted, rmse};
 use recpipe_core::model::Model;
 use recpipe_core::{Inputs, OutDir, Progress, Ratings, Stage};
 use recpipe_train::{
@@ -56,8 +56,8 @@ fn autorec_recovers_planted_data_and_round_trips_through_core() {
         let dir = tempfile::tempdir().unwrap();
         res.save(dir.path()).unwrap();
         let m = Model::load(dir.path()).unwrap();
-        assert_eq!((m.meta.model.as_str(), m.meta.k), ("autorec", 32));
-        assert!(m.meta.is_factorization());
+        assert_eq!((m.meta.model, m.meta.k), (ModelKind::Autorec, 32));
+        assert!(m.meta.model.is_factorization());
         let pred = m.predict(&p.valid.user, &p.valid.item);
         assert!((rmse(&pred, &p.valid.rating) - got).abs() < 1e-5);
         let all = m.score_users(&[3]);
@@ -94,7 +94,7 @@ fn stage_writes_a_checkpoint_that_core_loads_to_the_same_predictions() {
     )
     .unwrap();
     let model = Model::load(out.path()).unwrap();
-    assert_eq!(model.meta.model, "dot_bias");
+    assert_eq!(model.meta.model, ModelKind::DotBias);
     assert_eq!(
         (model.meta.n_users, model.meta.n_items, model.meta.k),
         (120, 80, 6)
@@ -501,17 +501,26 @@ fn blend_averages_members_exactly_and_refuses_what_cannot_fold() {
         "model = \"autorec\"\nk = 16\nepochs = 5\nlr = 3e-3\nbatch_size = 8\ny_range = \"none\"",
         split.path(),
     );
+    let inputs = blend_inputs(&[("mf", mf.path()), ("ar", ar.path())], split.path());
+    let (pa, pb) = blend_fixed_weights(&p, &inputs, (mf.path(), ar.path()));
+    blend_fitted_weights(&p, &inputs, &pa, &pb);
+    blend_refusals(split.path(), (mf.path(), ar.path()));
+}
+
+/// Weights 0.3 and 0.7: the blend predicts their average exactly. Returns the members'
+/// valid predictions.
+fn blend_fixed_weights(
+    p: &Planted,
+    inputs: &Inputs,
+    (mf, ar): (&std::path::Path, &std::path::Path),
+) -> (Vec<f32>, Vec<f32>) {
     let out = tempfile::tempdir().unwrap();
     let cfg: Config = toml::from_str("model = \"blend\"\nweights = [0.3, 0.7]").unwrap();
-    let inputs = blend_inputs(&[("mf", mf.path()), ("ar", ar.path())], split.path());
     let outputs =
-        TrainStage::run(&cfg, &inputs, &OutDir::new(out.path()).unwrap(), &quiet()).unwrap();
+        TrainStage::run(&cfg, inputs, &OutDir::new(out.path()).unwrap(), &quiet()).unwrap();
     let blend = Model::load(out.path()).unwrap();
-    assert_eq!((blend.meta.model.as_str(), blend.meta.k), ("blend", 6 + 16));
-    let (a, b) = (
-        Model::load(mf.path()).unwrap(),
-        Model::load(ar.path()).unwrap(),
-    );
+    assert_eq!((blend.meta.model, blend.meta.k), (ModelKind::Blend, 6 + 16));
+    let (a, b) = (Model::load(mf).unwrap(), Model::load(ar).unwrap());
     let (u, i) = (&p.valid.user, &p.valid.item);
     let (pa, pb, pc) = (a.predict(u, i), b.predict(u, i), blend.predict(u, i));
     for ((x, y), z) in pa.iter().zip(&pb).zip(&pc) {
@@ -521,16 +530,19 @@ fn blend_averages_members_exactly_and_refuses_what_cannot_fold() {
     assert!((rmse(&pc, &p.valid.rating) - got).abs() < 1e-6);
     let all = blend.score_users(&[2]);
     assert!((all[[0, 9]] - blend.predict(&[2], &[9])[0]).abs() < 1e-4);
+    (pa, pb)
+}
 
-    // Fitted weights: least squares on valid can only do better there than any one member.
+/// Fitted weights: least squares on valid can only do better there than any one member.
+fn blend_fitted_weights(p: &Planted, inputs: &Inputs, pa: &[f32], pb: &[f32]) {
     let out = tempfile::tempdir().unwrap();
     let cfg: Config = toml::from_str("model = \"blend\"\nweights = \"fit\"").unwrap();
-    let fitted = TrainStage::run(&cfg, &inputs, &OutDir::new(out.path()).unwrap(), &quiet())
+    let fitted = TrainStage::run(&cfg, inputs, &OutDir::new(out.path()).unwrap(), &quiet())
         .unwrap()
         .summary["valid_rmse"]
         .as_f64()
         .unwrap();
-    let (ra, rb) = (rmse(&pa, &p.valid.rating), rmse(&pb, &p.valid.rating));
+    let (ra, rb) = (rmse(pa, &p.valid.rating), rmse(pb, &p.valid.rating));
     assert!(
         fitted <= ra.min(rb) + 1e-6,
         "fitted {fitted} vs members {ra}, {rb}"
@@ -539,43 +551,41 @@ fn blend_averages_members_exactly_and_refuses_what_cannot_fold() {
     assert_eq!(meta.config["fitted"], true);
     assert_eq!(meta.config["weights"].as_array().unwrap().len(), 2);
     assert!(toml::from_str::<Config>("weights = \"best\"").is_err());
+}
 
+/// Members that cannot fold, too few members and a wrong number of weights are refused by
+/// name.
+fn blend_refusals(split: &std::path::Path, (mf, ar): (&std::path::Path, &std::path::Path)) {
     let err = |cfg: &str, members: &[(&str, &std::path::Path)]| {
         let cfg: Config = toml::from_str(cfg).unwrap();
         let out = tempfile::tempdir().unwrap();
         TrainStage::run(
             &cfg,
-            &blend_inputs(members, split.path()),
+            &blend_inputs(members, split),
             &OutDir::new(out.path()).unwrap(),
             &quiet(),
         )
         .unwrap_err()
         .to_string()
     };
-    let sig = train_stage("k = 4\nepochs = 1", split.path());
-    let e = err(
-        "model = \"blend\"",
-        &[("mf", mf.path()), ("sig", sig.path())],
-    );
+    let sig = train_stage("k = 4\nepochs = 1", split);
+    let e = err("model = \"blend\"", &[("mf", mf), ("sig", sig.path())]);
     assert!(
         e.contains("`sig`") && e.contains("y_range = \"none\""),
         "{e}"
     );
-    let e = err("model = \"blend\"", &[("mf", mf.path())]);
+    let e = err("model = \"blend\"", &[("mf", mf)]);
     assert!(e.contains("at least two"), "{e}");
     let e = err(
         "model = \"blend\"\nweights = [1.0]",
-        &[("mf", mf.path()), ("ar", ar.path())],
+        &[("mf", mf), ("ar", ar)],
     );
     assert!(e.contains("weights") && e.contains("mf, ar"), "{e}");
     let mlp = train_stage(
         "model = \"mlp\"\nk = 4\nepochs = 1\ny_range = \"none\"",
-        split.path(),
+        split,
     );
-    let e = err(
-        "model = \"blend\"",
-        &[("mf", mf.path()), ("mlp", mlp.path())],
-    );
+    let e = err("model = \"blend\"", &[("mf", mf), ("mlp", mlp.path())]);
     assert!(e.contains("`mlp`") && e.contains("factorization"), "{e}");
     let e = toml::from_str::<Config>("weights = [1.0]")
         .unwrap()

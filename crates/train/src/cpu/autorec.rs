@@ -12,16 +12,16 @@
 //! Rows of V, W and b are updated only for the users a batch touches; [`RowOpt`] applies
 //! the steps a row missed in closed form, so this equals dense Adam (see rowopt.rs).
 
-use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
+use crate::backend::{EpochResult, EpochTask, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::Config;
 use crate::cpu::embedding::{Touched, dot};
 use crate::cpu::predict_pairs;
 use crate::cpu::rowopt::{RowOpt, Table};
 use crate::init;
 use crate::rng::Rng;
-use crate::schedule::Schedule;
 use rayon::prelude::*;
-use recpipe_core::model::Tensor;
+use recpipe_core::math::{sigmoid, squash, unsquash};
+use recpipe_core::model::{Tensor, tensor};
 use std::collections::BTreeMap;
 
 /// Training ratings grouped by item (file order within an item).
@@ -120,17 +120,9 @@ impl AutoRecTrainer {
             spec.expected_steps,
         );
         let mut rng = Rng::stream(cfg.seed, 1);
-        let mut users = Table::new(spec.n_users, 2 * k, &opt);
-        let mut w = vec![0.0; spec.n_users * 2 * k];
-        init::fill(&mut w, cfg.init, cfg.init_scale, spec.n_users, &mut rng);
-        users.set_weights(|r, row| row.copy_from_slice(&w[r * 2 * k..(r + 1) * 2 * k]));
-        let start = match spec.y_range {
-            Some([lo, hi]) => {
-                let p = ((spec.global_mean - lo) / (hi - lo)).clamp(1e-3, 1.0 - 1e-3);
-                (p / (1.0 - p)).ln()
-            }
-            None => spec.global_mean,
-        };
+        let (w, _) = init::table(cfg, spec.n_users, 2 * k, false, &mut rng);
+        let users = Table::from_rows(spec.n_users, 2 * k, &opt, &w);
+        let start = unsquash(spec.global_mean, spec.y_range);
         let mut bias = Table::new(spec.n_users, 1, &opt_bias);
         bias.set_weights(|_, b| b[0] = start);
         AutoRecTrainer {
@@ -156,7 +148,7 @@ impl AutoRecTrainer {
             let v = &self.users.w(u as usize)[..self.k];
             h.iter_mut().zip(v).for_each(|(z, &v)| *z += r * v);
         }
-        h.iter_mut().for_each(|z| *z = crate::cpu::sigmoid(*z));
+        h.iter_mut().for_each(|z| *z = sigmoid(*z));
     }
 
     fn pass(&self, users: &[u32], ratings: &[f32]) -> ItemPass {
@@ -169,12 +161,13 @@ impl AutoRecTrainer {
         for (&u, &r) in users.iter().zip(ratings) {
             let wu = &self.users.w(u as usize)[k..];
             let raw = dot(wu, &h) + self.bias.w(u as usize)[0];
-            let (out, slope) = match self.y_range {
-                Some([lo, hi]) => {
-                    let out = lo + (hi - lo) * crate::cpu::sigmoid(raw);
-                    (out, (out - lo) * (hi - out) / (hi - lo))
-                }
-                None => (raw, 1.0),
+            let out = squash(raw, self.y_range);
+            // d out / d raw from the output, (out − lo)(hi − out)/(hi − lo): the same value as
+            // math::squash_slope's (hi − lo)·σ·(1 − σ), rounded differently; kept so trained
+            // autorec models stay bit-identical to earlier releases.
+            let slope = match self.y_range {
+                Some([lo, hi]) => (out - lo) * (hi - out) / (hi - lo),
+                None => 1.0,
             };
             let err = out - r;
             sse += (err * err) as f64;
@@ -256,33 +249,25 @@ impl AutoRecTrainer {
 impl Trainer for AutoRecTrainer {
     /// An epoch visits every rated item once, in a fresh order, `batch_size` items a step;
     /// `order` (over ratings) does not apply.
-    fn train_epoch(
-        &mut self,
-        data: RatingsView<'_>,
-        _order: &[u32],
-        batch_size: usize,
-        schedule: &Schedule,
-        step0: usize,
-        report: Report<'_>,
-    ) -> std::result::Result<f64, Divergence> {
+    fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {
         let by_item = match self.data.take() {
             Some(d) => d,
-            None => ByItem::new(data, self.n_items),
+            None => ByItem::new(task.data, self.n_items),
         };
         let mut items = by_item.rated_items();
         self.rng.shuffle(&mut items);
-        let batches: Vec<&[u32]> = items.chunks(batch_size).collect();
-        let result = super::batch_loop(batches.len(), schedule, step0, 16, report, |b, lr| {
+        let batches: Vec<&[u32]> = items.chunks(task.batch_size).collect();
+        let result = task.batches(batches.len(), 16).run(report, |b, lr| {
             self.opt.begin_step(lr);
             self.opt_bias.begin_step(lr);
             self.step(&by_item, batches[b])
         });
         self.data = Some(by_item);
-        let (sse, seen) = result?;
+        let mean = result?;
         self.users.flush(&self.opt, self.parallel);
         self.bias.flush(&self.opt_bias, self.parallel);
         self.mu.flush(&self.opt_bias, false);
-        Ok(sse / seen.max(1) as f64)
+        Ok(mean)
     }
 
     fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
@@ -301,20 +286,23 @@ impl Trainer for AutoRecTrainer {
             w.extend_from_slice(&self.users.w(u)[k..]);
         }
         let mut m = BTreeMap::new();
-        m.insert("user_factors".into(), Tensor::new(vec![n_users, k], w));
         m.insert(
-            "item_factors".into(),
+            tensor::USER_FACTORS.into(),
+            Tensor::new(vec![n_users, k], w),
+        );
+        m.insert(
+            tensor::ITEM_FACTORS.into(),
             Tensor::new(vec![self.n_items, k], self.codes()),
         );
         m.insert(
-            "user_bias".into(),
+            tensor::USER_BIAS.into(),
             Tensor::new(vec![n_users], self.bias.column(0)),
         );
         m.insert(
-            "item_bias".into(),
+            tensor::ITEM_BIAS.into(),
             Tensor::new(vec![self.n_items], vec![0.0; self.n_items]),
         );
-        m.insert("global_bias".into(), Tensor::new(vec![1], vec![0.0]));
+        m.insert(tensor::GLOBAL_BIAS.into(), Tensor::new(vec![1], vec![0.0]));
         m
     }
 
@@ -326,30 +314,11 @@ impl Trainer for AutoRecTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ModelKind, OptimizerKind};
+    use crate::config::ModelKind;
+    use crate::schedule::Schedule;
 
     fn spec(y_range: Option<[f32; 2]>) -> ModelSpec {
-        let cfg = Config {
-            model: ModelKind::Autorec,
-            optimizer: OptimizerKind::Sgd,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            lr: 1.0,
-            init_scale: Some(0.5),
-            ..Config::default()
-        };
-        ModelSpec {
-            cfg,
-            kind: ModelKind::Autorec,
-            n_users: 4,
-            n_items: 6,
-            k: 3,
-            global_mean: 3.0,
-            y_range,
-            classes: None,
-            item_features: None,
-            expected_steps: 1,
-        }
+        ModelSpec::toy(Config::plain_sgd(ModelKind::Autorec), 6, y_range)
     }
 
     /// (table, row, column) of every weight: 0 = [V|W], 1 = b, 2 = μ.
@@ -415,7 +384,7 @@ mod tests {
             let mut after = before.clone();
             let sched = Schedule::new(&spec.cfg, 1);
             let mean = after
-                .train_epoch(d, &[], 6, &sched, 0, &mut |_, _| {})
+                .train_epoch(EpochTask::first(d, &[], 6, &sched), &mut |_, _| {})
                 .unwrap();
             let total = sse(&before, &by_item);
             assert!((mean - total / d.len() as f64).abs() < 1e-9);
@@ -445,9 +414,14 @@ mod tests {
         let spec = spec(Some([0.0, 5.5]));
         let mut t = AutoRecTrainer::new(&spec, false);
         let sched = Schedule::new(&spec.cfg, 1);
-        t.train_epoch(d, &[], 2, &sched, 0, &mut |_, _| {}).unwrap();
+        t.train_epoch(EpochTask::first(d, &[], 2, &sched), &mut |_, _| {})
+            .unwrap();
         let m = t.tensors();
-        let (uf, itf, ub) = (&m["user_factors"], &m["item_factors"], &m["user_bias"]);
+        let (uf, itf, ub) = (
+            &m[tensor::USER_FACTORS],
+            &m[tensor::ITEM_FACTORS],
+            &m[tensor::USER_BIAS],
+        );
         assert_eq!(
             (uf.shape.clone(), itf.shape.clone()),
             (vec![4, 3], vec![6, 3])
@@ -459,7 +433,7 @@ mod tests {
         for (p, &(u, i)) in out.iter().zip(&pairs) {
             let (u, i) = (u as usize, i as usize);
             let raw = dot(&uf.data[u * 3..u * 3 + 3], &itf.data[i * 3..i * 3 + 3]) + ub.data[u];
-            let want = 5.5 * crate::cpu::sigmoid(raw);
+            let want = 5.5 * sigmoid(raw);
             assert!((p - want).abs() < 1e-6, "({u}, {i}): {p} vs {want}");
         }
     }

@@ -9,13 +9,12 @@
 //! thread count (no Hogwild races).
 
 use super::rowopt::{RowOpt, Table, prefetch};
-use super::sigmoid;
-use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
+use crate::backend::{EpochResult, EpochTask, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::ModelKind;
 use crate::init;
 use crate::rng::Rng;
-use crate::schedule::Schedule;
-use recpipe_core::model::Tensor;
+use recpipe_core::math::{squash_slope, unsquash};
+use recpipe_core::model::{Tensor, tensor};
 use std::collections::BTreeMap;
 
 const FREE: u32 = u32::MAX;
@@ -153,13 +152,8 @@ impl EmbeddingTrainer {
         let opt = RowOpt::new(cfg, spec.expected_steps);
         let mut rng = Rng::stream(cfg.seed, 1);
         let mut table = |n: usize| {
+            let (w, b) = init::table(cfg, n, k, bias, &mut rng);
             let mut t = Table::new(n, dim, &opt);
-            let mut w = vec![0.0; n * k];
-            init::fill(&mut w, cfg.init, cfg.init_scale, n, &mut rng);
-            let mut b = vec![0.0; n];
-            if bias && cfg.init != crate::config::InitKind::HeNormal {
-                init::fill(&mut b, cfg.init, cfg.init_scale, n, &mut rng);
-            }
             t.set_weights(|r, row| {
                 row[..k].copy_from_slice(&w[r * k..(r + 1) * k]);
                 if bias {
@@ -172,14 +166,8 @@ impl EmbeddingTrainer {
         let items = table(spec.n_items);
         let global = bias.then(|| {
             let mut g = Table::new(1, 1, &opt);
-            let start = match spec.y_range {
-                // Start at the mean rating: the sigmoid's inverse of its place in the range.
-                Some([lo, hi]) => {
-                    let p = ((spec.global_mean - lo) / (hi - lo)).clamp(1e-3, 1.0 - 1e-3);
-                    (p / (1.0 - p)).ln()
-                }
-                None => spec.global_mean,
-            };
+            // Start at the mean rating.
+            let start = unsquash(spec.global_mean, spec.y_range);
             g.set_weights(|_, w| w[0] = start);
             g
         });
@@ -244,14 +232,7 @@ impl EmbeddingTrainer {
         for &r in idx {
             let r = r as usize;
             let (u, i, y) = (data.user[r] as usize, data.item[r] as usize, data.rating[r]);
-            let raw = self.raw(u, i, g0);
-            let (p, dp) = match self.y_range {
-                Some([lo, hi]) => {
-                    let s = sigmoid(raw);
-                    (lo + (hi - lo) * s, (hi - lo) * s * (1.0 - s))
-                }
-                None => (raw, 1.0),
-            };
+            let (p, dp) = squash_slope(self.raw(u, i, g0), self.y_range);
             let e = p - y;
             sse += (e * e) as f64;
             let c = scale * e * dp;
@@ -286,15 +267,8 @@ impl EmbeddingTrainer {
 }
 
 impl Trainer for EmbeddingTrainer {
-    fn train_epoch(
-        &mut self,
-        data: RatingsView<'_>,
-        order: &[u32],
-        batch_size: usize,
-        schedule: &Schedule,
-        step0: usize,
-        report: Report<'_>,
-    ) -> std::result::Result<f64, Divergence> {
+    fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {
+        let (data, order, batch_size) = (task.data, task.order, task.batch_size);
         let dim = self.users.dim;
         self.touched_u.reserve(batch_size, dim);
         self.touched_i.reserve(batch_size, dim);
@@ -302,7 +276,7 @@ impl Trainer for EmbeddingTrainer {
         let batch = |b: usize| {
             &order[(b * batch_size).min(order.len())..((b + 1) * batch_size).min(order.len())]
         };
-        let (total, seen) = super::batch_loop(n_batches, schedule, step0, 64, report, |b, lr| {
+        let mean = task.batches(n_batches, 64).run(report, |b, lr| {
             let idx = batch(b);
             // Random rows of big tables miss every cache level; start loading the ratings
             // two batches ahead and their rows one batch ahead.
@@ -322,7 +296,7 @@ impl Trainer for EmbeddingTrainer {
         let parallel = self.parallel;
         self.users.flush(&self.opt, parallel);
         self.items.flush(&self.opt, parallel);
-        Ok(total / seen.max(1) as f64)
+        Ok(mean)
     }
 
     fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
@@ -344,19 +318,19 @@ impl Trainer for EmbeddingTrainer {
             Tensor::new(vec![t.n, k], data)
         };
         let mut m = BTreeMap::new();
-        m.insert("user_factors".to_string(), factors(&self.users));
-        m.insert("item_factors".to_string(), factors(&self.items));
+        m.insert(tensor::USER_FACTORS.to_string(), factors(&self.users));
+        m.insert(tensor::ITEM_FACTORS.to_string(), factors(&self.items));
         if self.bias {
             m.insert(
-                "user_bias".to_string(),
+                tensor::USER_BIAS.to_string(),
                 Tensor::new(vec![self.users.n], self.users.column(k)),
             );
             m.insert(
-                "item_bias".to_string(),
+                tensor::ITEM_BIAS.to_string(),
                 Tensor::new(vec![self.items.n], self.items.column(k)),
             );
             m.insert(
-                "global_bias".to_string(),
+                tensor::GLOBAL_BIAS.to_string(),
                 Tensor::new(vec![1], vec![self.global_bias()]),
             );
         }
@@ -374,43 +348,19 @@ impl Trainer for EmbeddingTrainer {
 mod tests {
     use super::*;
     use crate::config::{Config, OptimizerKind};
+    use crate::schedule::Schedule;
     use recpipe_core::model::{Checkpoint, Model, ModelMeta};
 
     fn spec(kind: ModelKind, y_range: Option<[f32; 2]>) -> ModelSpec {
-        ModelSpec {
-            cfg: Config {
-                model: kind,
-                optimizer: OptimizerKind::Sgd,
-                momentum: 0.0,
-                weight_decay: 0.0,
-                lr: 1.0,
-                init_scale: Some(0.5),
-                ..Config::default()
-            },
-            kind,
-            n_users: 4,
-            n_items: 5,
-            k: 3,
-            global_mean: 3.0,
-            y_range,
-            classes: None,
-            item_features: None,
-            expected_steps: 1,
-        }
+        ModelSpec::toy(Config::plain_sgd(kind), 5, y_range)
     }
 
     fn loss(spec: &ModelSpec, t: &BTreeMap<String, Tensor>, d: RatingsView<'_>) -> f64 {
         let meta = ModelMeta {
-            model: spec.kind.name().into(),
-            n_users: spec.n_users as u32,
-            n_items: spec.n_items as u32,
-            k: spec.k,
             y_range: spec.y_range,
             global_mean: spec.global_mean,
-            classes: None,
-            best_epoch: None,
             device: "cpu".into(),
-            config: serde_json::Value::Null,
+            ..ModelMeta::new(spec.kind, spec.n_users as u32, spec.n_items as u32, spec.k)
         };
         let ckpt = Checkpoint {
             meta,
@@ -447,8 +397,8 @@ mod tests {
             let before = tr.tensors();
             let order: Vec<u32> = (0..user.len() as u32).collect();
             let sched = Schedule::new(&spec.cfg, 1);
-            tr.train_epoch(d, &order, user.len(), &sched, 0, &mut |_, _| {})
-                .unwrap();
+            let task = EpochTask::first(d, &order, user.len(), &sched);
+            tr.train_epoch(task, &mut |_, _| {}).unwrap();
             let after = tr.tensors();
             let mut checked = 0;
             for (name, t0) in &before {
@@ -502,8 +452,14 @@ mod tests {
             let order: Vec<u32> = (0..n as u32).collect();
             let sched = Schedule::new(&spec.cfg, n.div_ceil(64));
             for e in 0..3 {
-                tr.train_epoch(d, &order, 64, &sched, e * n.div_ceil(64), &mut |_, _| {})
-                    .unwrap();
+                let task = EpochTask {
+                    data: d,
+                    order: &order,
+                    batch_size: 64,
+                    schedule: &sched,
+                    step0: e * n.div_ceil(64),
+                };
+                tr.train_epoch(task, &mut |_, _| {}).unwrap();
             }
             tr.tensors()
         };

@@ -22,14 +22,14 @@
 //! (1 - lr·wd)^n_ratings per epoch, which erases the model on large data.
 
 use super::rowopt::prefetch;
-use super::sigmoid;
-use crate::backend::{Divergence, ModelSpec, RatingsView, Report, Trainer};
-use crate::config::{Config, ModelKind, OptimizerKind};
+use crate::backend::{EpochResult, EpochTask, ModelSpec, RatingsView, Report, Trainer};
+use crate::batches::Batches;
+use crate::config::{ModelKind, OptimizerKind};
 use crate::init;
 use crate::rng::Rng;
-use crate::schedule::Schedule;
 use rayon::prelude::*;
-use recpipe_core::model::Tensor;
+use recpipe_core::math::{squash_slope, unsquash};
+use recpipe_core::model::{Tensor, tensor};
 use std::collections::BTreeMap;
 
 /// Blocks per side of the rating grid; cells per sub-epoch. Large enough that two to
@@ -50,14 +50,6 @@ struct Cell {
     u: u32,
     i: u32,
     r: f32,
-}
-
-/// Whether a config trains on this path.
-pub fn applies(cfg: &Config) -> bool {
-    cfg.model.is_embedding()
-        && cfg.batch_size == 1
-        && (cfg.optimizer == OptimizerKind::Adagrad
-            || (cfg.optimizer == OptimizerKind::Sgd && cfg.momentum == 0.0))
 }
 
 /// Adagrad's starting squared-gradient sum, as in libmf: the first steps are plain SGD
@@ -175,13 +167,7 @@ fn rate(
         raw += bu + bi - bu * bi;
         (bu, bi)
     });
-    let (p, dp) = match st.y_range {
-        Some([lo, hi]) => {
-            let s = sigmoid(raw);
-            (lo + (hi - lo) * s, (hi - lo) * s * (1.0 - s))
-        }
-        None => (raw, 1.0),
-    };
+    let (p, dp) = squash_slope(raw, st.y_range);
     let e = p - y;
     // MSE of a batch of one: d(e²)/draw = 2·e·dp.
     let c = 2.0 * e * dp;
@@ -267,15 +253,7 @@ impl GridTrainer {
         let nl = (k + usize::from(bias)).div_ceil(16);
         // Same init draws as the batched path, so the two start from the same model.
         let mut rng = Rng::stream(cfg.seed, 1);
-        let mut table = |n: usize| {
-            let mut w = vec![0.0; n * k];
-            init::fill(&mut w, cfg.init, cfg.init_scale, n, &mut rng);
-            let mut b = vec![0.0; n];
-            if bias && cfg.init != crate::config::InitKind::HeNormal {
-                init::fill(&mut b, cfg.init, cfg.init_scale, n, &mut rng);
-            }
-            (w, b)
-        };
+        let mut table = |n: usize| init::table(cfg, n, k, bias, &mut rng);
         let (uw, ub) = table(spec.n_users);
         let (iw, ib) = table(spec.n_items);
         let mut perm_rng = Rng::stream(cfg.seed, 3);
@@ -311,13 +289,7 @@ impl GridTrainer {
             }
         };
         let global = if bias {
-            match spec.y_range {
-                Some([lo, hi]) => {
-                    let p = ((spec.global_mean - lo) / (hi - lo)).clamp(1e-3, 1.0 - 1e-3);
-                    (p / (1.0 - p)).ln()
-                }
-                None => spec.global_mean,
-            }
+            unsquash(spec.global_mean, spec.y_range)
         } else {
             0.0
         };
@@ -394,6 +366,69 @@ impl GridTrainer {
         raw
     }
 
+    /// Sub-epoch `s`: its `GRID` cells, which share no user and no item, in parallel; then
+    /// the global bias steps once. Returns (summed squared error, ratings).
+    fn sub_epoch(&mut self, grid: &mut Grid, s: usize, lr: f32) -> (f64, usize) {
+        let (nl, cu, ci) = (self.nl, self.cu, self.ci);
+        let st = Step {
+            lr,
+            reg: self.reg,
+            global: self.global,
+            y_range: self.y_range,
+            bias: self.bias.then_some((self.k / 16, self.k % 16)),
+            adagrad: self.adagrad,
+            dims: (self.k + usize::from(self.bias)) as f32,
+        };
+        let (lo, hi) = (grid.off[s * GRID], grid.off[(s + 1) * GRID]);
+        let mut rest = &mut grid.cells[lo..hi];
+        let (a, b) = self.items.split_at_mut(s * ci * nl);
+        let item_blocks = b.chunks_mut(ci * nl).chain(a.chunks_mut(ci * nl));
+        // Sgd's sums are empty: every cell gets an empty slice.
+        let none = || std::iter::repeat_with(|| &mut [][..]);
+        let cut = (s * ci).min(self.ig.len());
+        let (ga, gb) = self.ig.split_at_mut(cut);
+        let item_sums = gb.chunks_mut(ci).chain(ga.chunks_mut(ci)).chain(none());
+        let user_sums = self.ug.chunks_mut(cu).chain(none());
+        let epoch_seed = self.seed ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let off = &grid.off;
+        let work = self
+            .users
+            .chunks_mut(cu * nl)
+            .zip(item_blocks)
+            .zip(user_sums.zip(item_sums))
+            .enumerate()
+            .map(|(b, ((us, is), (gu, gi)))| {
+                let n = off[s * GRID + b + 1] - off[s * GRID + b];
+                let (cell, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                rest = tail;
+                let rng = Rng::stream(epoch_seed, (s * GRID + b) as u64 + 16);
+                ((us, is, gu, gi), cell, rng)
+            });
+        let one = |(shard, cell, mut rng): (Shard<'_>, &mut [Cell], Rng)| {
+            run_cell(shard, cell, nl, &st, &mut rng)
+        };
+        self.partial.clear();
+        if self.parallel {
+            // Collected in cell order so the sums below do not depend on scheduling.
+            let tasks: Vec<_> = work.collect();
+            tasks
+                .into_par_iter()
+                .map(one)
+                .collect_into_vec(&mut self.partial);
+        } else {
+            self.partial.extend(work.map(one));
+        }
+        let (sse, gsum) = self
+            .partial
+            .iter()
+            .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
+        let n = hi - lo;
+        if self.bias && n > 0 && sse.is_finite() {
+            self.global -= lr * (gsum / n as f64) as f32;
+        }
+        (sse, n)
+    }
+
     fn row<'a>(&self, t: &'a [Lane], r: u32) -> impl Iterator<Item = f32> + 'a {
         let (nl, k) = (self.nl, self.k);
         let row = &t[r as usize * nl..(r as usize + 1) * nl];
@@ -402,100 +437,30 @@ impl GridTrainer {
 }
 
 impl Trainer for GridTrainer {
-    fn train_epoch(
-        &mut self,
-        data: RatingsView<'_>,
-        _order: &[u32],
-        _batch_size: usize,
-        schedule: &Schedule,
-        step0: usize,
-        report: Report<'_>,
-    ) -> std::result::Result<f64, Divergence> {
-        // The grid fixes its own order (shuffled within cells), so `order` is unused.
+    /// An epoch is `GRID` sub-epochs in a fresh seeded order; the schedule counts ratings.
+    fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {
+        // The grid fixes its own order (shuffled within cells), so `task.order` is unused.
+        let data = task.data;
         let source = (data.user.as_ptr() as usize, data.len());
         if self.grid.as_ref().is_none_or(|g| g.source != source) {
             self.grid = Some(self.build_grid(data));
         }
         self.epoch += 1;
         let mut grid = self.grid.take().expect("built above");
-        let (nl, cu, ci) = (self.nl, self.cu, self.ci);
         let mut order_rng = Rng::stream(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9), 4);
         let mut subs = [0usize; GRID];
         subs.iter_mut().enumerate().for_each(|(j, s)| *s = j);
         order_rng.shuffle(&mut subs);
-        let (mut total, mut done) = (0.0f64, 0usize);
-        let mut result = Ok(());
-        for &s in &subs {
-            let lr = schedule.lr(step0 + done);
-            let st = Step {
-                lr,
-                reg: self.reg,
-                global: self.global,
-                y_range: self.y_range,
-                bias: self.bias.then_some((self.k / 16, self.k % 16)),
-                adagrad: self.adagrad,
-                dims: (self.k + usize::from(self.bias)) as f32,
-            };
-            let (lo, hi) = (grid.off[s * GRID], grid.off[(s + 1) * GRID]);
-            let mut rest = &mut grid.cells[lo..hi];
-            let (a, b) = self.items.split_at_mut(s * ci * nl);
-            let item_blocks = b.chunks_mut(ci * nl).chain(a.chunks_mut(ci * nl));
-            // Sgd's sums are empty: every cell gets an empty slice.
-            let none = || std::iter::repeat_with(|| &mut [][..]);
-            let cut = (s * ci).min(self.ig.len());
-            let (ga, gb) = self.ig.split_at_mut(cut);
-            let item_sums = gb.chunks_mut(ci).chain(ga.chunks_mut(ci)).chain(none());
-            let user_sums = self.ug.chunks_mut(cu).chain(none());
-            let epoch_seed = self.seed ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-            let work = self
-                .users
-                .chunks_mut(cu * nl)
-                .zip(item_blocks)
-                .zip(user_sums.zip(item_sums))
-                .enumerate()
-                .map(|(b, ((us, is), (gu, gi)))| {
-                    let n = grid.off[s * GRID + b + 1] - grid.off[s * GRID + b];
-                    let (cell, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                    rest = tail;
-                    let rng = Rng::stream(epoch_seed, (s * GRID + b) as u64 + 16);
-                    ((us, is, gu, gi), cell, rng)
-                });
-            let one = |(shard, cell, mut rng): (Shard<'_>, &mut [Cell], Rng)| {
-                run_cell(shard, cell, nl, &st, &mut rng)
-            };
-            self.partial.clear();
-            if self.parallel {
-                // Collected in cell order so the sums below do not depend on scheduling.
-                let tasks: Vec<_> = work.collect();
-                tasks
-                    .into_par_iter()
-                    .map(one)
-                    .collect_into_vec(&mut self.partial);
-            } else {
-                self.partial.extend(work.map(one));
-            }
-            let (sse, gsum) = self
-                .partial
-                .iter()
-                .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
-            let n = hi - lo;
-            done += n;
-            if !sse.is_finite() {
-                result = Err(Divergence {
-                    batch: done,
-                    value: sse,
-                    lr,
-                });
-                break;
-            }
-            if self.bias && n > 0 {
-                self.global -= lr * (gsum / n as f64) as f32;
-            }
-            total += sse;
-            report(done, total / done.max(1) as f64);
-        }
+        let batches = Batches {
+            n: GRID,
+            schedule: task.schedule,
+            step0: task.step0,
+            every: 1,
+            steps_are_examples: true,
+        };
+        let result = batches.run(report, |b, lr| self.sub_epoch(&mut grid, subs[b], lr));
         self.grid = Some(grid);
-        result.map(|()| total / done.max(1) as f64)
+        result
     }
 
     fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
@@ -519,13 +484,19 @@ impl Trainer for GridTrainer {
             Tensor::new(vec![rows.len()], data)
         };
         let mut m = BTreeMap::new();
-        m.insert("user_factors".to_string(), factors(&self.users, &self.urow));
-        m.insert("item_factors".to_string(), factors(&self.items, &self.irow));
+        m.insert(
+            tensor::USER_FACTORS.to_string(),
+            factors(&self.users, &self.urow),
+        );
+        m.insert(
+            tensor::ITEM_FACTORS.to_string(),
+            factors(&self.items, &self.irow),
+        );
         if self.bias {
-            m.insert("user_bias".to_string(), bias(&self.users, &self.urow));
-            m.insert("item_bias".to_string(), bias(&self.items, &self.irow));
+            m.insert(tensor::USER_BIAS.to_string(), bias(&self.users, &self.urow));
+            m.insert(tensor::ITEM_BIAS.to_string(), bias(&self.items, &self.irow));
             m.insert(
-                "global_bias".to_string(),
+                tensor::GLOBAL_BIAS.to_string(),
                 Tensor::new(vec![1], vec![self.global]),
             );
         }
@@ -541,7 +512,8 @@ impl Trainer for GridTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::InitKind;
+    use crate::config::{Config, InitKind};
+    use crate::schedule::Schedule;
 
     fn spec(kind: ModelKind, y_range: Option<[f32; 2]>, k: usize) -> ModelSpec {
         ModelSpec {
@@ -585,85 +557,112 @@ mod tests {
             if adagrad {
                 spec.cfg.optimizer = OptimizerKind::Adagrad;
             }
-            assert!(applies(&spec.cfg));
-            let mut tr = GridTrainer::new(&spec, false);
-            let t0 = tr.tensors();
-            let (user, item, rating) = ([13u32], [29u32], [4.5f32]);
-            let d = RatingsView {
-                user: &user,
-                item: &item,
-                rating: &rating,
-            };
-            let sched = Schedule::new(&spec.cfg, 1);
-            let loss = tr
-                .train_epoch(d, &[0], 1, &sched, 0, &mut |_, _| {})
-                .unwrap();
-            let t1 = tr.tensors();
+            assert_eq!(
+                crate::backend::Family::of(&spec).unwrap(),
+                crate::backend::Family::PerRating
+            );
+            check_one_step(&spec, adagrad);
+        }
+    }
 
-            let (u, i) = (13usize, 29usize);
-            let pu = &t0["user_factors"].data[u * k..(u + 1) * k];
-            let qi = &t0["item_factors"].data[i * k..(i + 1) * k];
-            let b = |name: &str, j: usize| t0.get(name).map_or(0.0, |t| t.data[j] as f64);
-            let (bu, bi, g) = (b("user_bias", u), b("item_bias", i), b("global_bias", 0));
-            let mut raw = g + bu + bi;
-            for d in 0..k {
-                raw += pu[d] as f64 * qi[d] as f64;
+    type Tensors = BTreeMap<String, Tensor>;
+
+    /// One epoch of the single rating (user 13, item 29, 4.5): (its loss, the weights
+    /// before, the weights after).
+    fn one_step(spec: &ModelSpec) -> (f64, Tensors, Tensors) {
+        let mut tr = GridTrainer::new(spec, false);
+        let t0 = tr.tensors();
+        let (user, item, rating) = ([13u32], [29u32], [4.5f32]);
+        let d = RatingsView {
+            user: &user,
+            item: &item,
+            rating: &rating,
+        };
+        let sched = Schedule::new(&spec.cfg, 1);
+        let task = EpochTask::first(d, &[0], 1, &sched);
+        let loss = tr.train_epoch(task, &mut |_, _| {}).unwrap();
+        (loss, t0, tr.tensors())
+    }
+
+    /// [`one_step`] against the gradient written out by hand in f64.
+    fn check_one_step(spec: &ModelSpec, adagrad: bool) {
+        let (kind, yr, k) = (spec.kind, spec.y_range, spec.k);
+        let (loss, t0, t1) = one_step(spec);
+        let (u, i) = (13usize, 29usize);
+        let pu = &t0[tensor::USER_FACTORS].data[u * k..(u + 1) * k];
+        let qi = &t0[tensor::ITEM_FACTORS].data[i * k..(i + 1) * k];
+        let b = |name: &str, j: usize| t0.get(name).map_or(0.0, |t| t.data[j] as f64);
+        let (bu, bi, g) = (
+            b(tensor::USER_BIAS, u),
+            b(tensor::ITEM_BIAS, i),
+            b(tensor::GLOBAL_BIAS, 0),
+        );
+        let mut raw = g + bu + bi;
+        for d in 0..k {
+            raw += pu[d] as f64 * qi[d] as f64;
+        }
+        let (p, dp) = match yr {
+            Some([lo, hi]) => {
+                let s = 1.0 / (1.0 + (-raw).exp());
+                let w = (hi - lo) as f64;
+                (lo as f64 + w * s, w * s * (1.0 - s))
             }
-            let (p, dp) = match yr {
-                Some([lo, hi]) => {
-                    let s = 1.0 / (1.0 + (-raw).exp());
-                    let w = (hi - lo) as f64;
-                    (lo as f64 + w * s, w * s * (1.0 - s))
-                }
-                None => (raw, 1.0),
-            };
-            let e = p - 4.5;
-            assert!((loss - e * e).abs() < 1e-4 * (1.0 + e * e), "{kind:?} loss");
-            let c = 2.0 * e * dp;
-            let (lr, reg) = (0.1f64, 2.0 * 0.02 + 0.01);
-            let close = |got: f32, want: f64, what: &str| {
-                assert!(
-                    (got as f64 - want).abs() < 1e-5 * (1.0 + want.abs()),
-                    "{kind:?} {yr:?} {what}: {got} vs {want}"
-                );
-            };
-            let has_bias = kind == ModelKind::DotBias;
-            // The gradients written out, factors then bias.
-            let mut gu: Vec<f64> = (0..k)
-                .map(|d| c * qi[d] as f64 + reg * pu[d] as f64)
-                .collect();
-            let mut gi: Vec<f64> = (0..k)
-                .map(|d| c * pu[d] as f64 + reg * qi[d] as f64)
-                .collect();
-            if has_bias {
-                gu.push(c + reg * bu);
-                gi.push(c + reg * bi);
+            None => (raw, 1.0),
+        };
+        let e = p - 4.5;
+        assert!((loss - e * e).abs() < 1e-4 * (1.0 + e * e), "{kind:?} loss");
+        let c = 2.0 * e * dp;
+        let (lr, reg) = (0.1f64, 2.0 * 0.02 + 0.01);
+        let close = |got: f32, want: f64, what: &str| {
+            assert!(
+                (got as f64 - want).abs() < 1e-5 * (1.0 + want.abs()),
+                "{kind:?} {yr:?} {what}: {got} vs {want}"
+            );
+        };
+        let has_bias = kind == ModelKind::DotBias;
+        // The gradients written out, factors then bias.
+        let mut gu: Vec<f64> = (0..k)
+            .map(|d| c * qi[d] as f64 + reg * pu[d] as f64)
+            .collect();
+        let mut gi: Vec<f64> = (0..k)
+            .map(|d| c * pu[d] as f64 + reg * qi[d] as f64)
+            .collect();
+        if has_bias {
+            gu.push(c + reg * bu);
+            gi.push(c + reg * bi);
+        }
+        let step = |g: &[f64]| {
+            if adagrad {
+                let mean = g.iter().map(|x| x * x).sum::<f64>() / g.len() as f64;
+                lr / (ADAGRAD_G0 as f64 + mean).sqrt()
+            } else {
+                lr
             }
-            let step = |g: &[f64]| {
-                if adagrad {
-                    let mean = g.iter().map(|x| x * x).sum::<f64>() / g.len() as f64;
-                    lr / (ADAGRAD_G0 as f64 + mean).sqrt()
-                } else {
-                    lr
-                }
-            };
-            let (lu, li) = (step(&gu), step(&gi));
-            for d in 0..k {
-                let (x, y) = (pu[d] as f64, qi[d] as f64);
-                close(t1["user_factors"].data[u * k + d], x - lu * gu[d], "pu");
-                close(t1["item_factors"].data[i * k + d], y - li * gi[d], "qi");
-            }
-            if has_bias {
-                close(t1["user_bias"].data[u], bu - lu * gu[k], "bu");
-                close(t1["item_bias"].data[i], bi - li * gi[k], "bi");
-                close(t1["global_bias"].data[0], g - lr * c, "global");
-            }
-            // Every other row is untouched: no decay of rows a rating does not reach.
-            for (name, t) in &t0 {
-                let changed = t.data.iter().zip(&t1[name].data).filter(|(a, b)| a != b);
-                let touched = if name.ends_with("bias") { 1 } else { k };
-                assert!(changed.count() <= touched, "{kind:?} {name}");
-            }
+        };
+        let (lu, li) = (step(&gu), step(&gi));
+        for d in 0..k {
+            let (x, y) = (pu[d] as f64, qi[d] as f64);
+            close(
+                t1[tensor::USER_FACTORS].data[u * k + d],
+                x - lu * gu[d],
+                "pu",
+            );
+            close(
+                t1[tensor::ITEM_FACTORS].data[i * k + d],
+                y - li * gi[d],
+                "qi",
+            );
+        }
+        if has_bias {
+            close(t1[tensor::USER_BIAS].data[u], bu - lu * gu[k], "bu");
+            close(t1[tensor::ITEM_BIAS].data[i], bi - li * gi[k], "bi");
+            close(t1[tensor::GLOBAL_BIAS].data[0], g - lr * c, "global");
+        }
+        // Every other row is untouched: no decay of rows a rating does not reach.
+        for (name, t) in &t0 {
+            let changed = t.data.iter().zip(&t1[name].data).filter(|(a, b)| a != b);
+            let touched = if name.ends_with("bias") { 1 } else { k };
+            assert!(changed.count() <= touched, "{kind:?} {name}");
         }
     }
 

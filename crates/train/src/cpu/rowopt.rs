@@ -103,6 +103,13 @@ impl Table {
         (0..self.n).map(|r| self.w(r)[c]).collect()
     }
 
+    /// A table of `n` rows of width `dim` holding `w` (n × dim, row-major).
+    pub fn from_rows(n: usize, dim: usize, opt: &RowOpt, w: &[f32]) -> Self {
+        let mut t = Table::new(n, dim, opt);
+        t.set_weights(|r, row| row.copy_from_slice(&w[r * dim..(r + 1) * dim]));
+        t
+    }
+
     pub fn set_weights(&mut self, f: impl Fn(usize, &mut [f32])) {
         for r in 0..self.n {
             let o = r * self.stride;

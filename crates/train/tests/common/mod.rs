@@ -75,7 +75,7 @@ pub fn planted(n_users: usize, n_items: usize, rank: usize, n: usize, noise: f64
 
 /// data/ml-latest-small/ratings.csv with dense ids (first seen) and a seeded 90/10 split.
 pub fn bundled() -> (Ratings, Ratings) {
-    let all = recpipe_core::fixtures::bundled_ratings();
+    let all = recpipe_core::testutil::bundled_ratings();
     let mut idx: Vec<usize> = (0..all.len()).collect();
     Gen::new(42).shuffle(&mut idx);
     let cut = all.len() * 9 / 10;
