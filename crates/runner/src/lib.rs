@@ -149,21 +149,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             id_order,
             sets,
         } => {
-            let mut flags = vec![(
-                "path".to_string(),
-                format!("PATH {}", path.display()),
-                path.to_string_lossy().into_owned(),
-            )];
-            for (key, flag, v) in [
-                ("format", "--format", format),
-                ("on_error", "--on-error", on_error),
-                ("duplicates", "--duplicates", duplicates),
-                ("id_order", "--id-order", id_order),
-            ] {
-                if let Some(v) = v {
-                    flags.push((key.to_string(), format!("{flag} {v}"), v));
-                }
-            }
+            let flags = ingest_flags(
+                &path,
+                [
+                    ("format", "--format", format),
+                    ("on_error", "--on-error", on_error),
+                    ("duplicates", "--duplicates", duplicates),
+                    ("id_order", "--id-order", id_order),
+                ],
+            );
             commands::oneoff(stages::INGEST, flags, &sets.sets, &[], &out.out)
         }
         Command::Synth {
@@ -186,6 +180,25 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => oneoff(stages::EVALUATE, &a),
         Command::Export(a) => oneoff(stages::EXPORT, &a),
     }
+}
+
+/// `recpipe ingest PATH`'s config keys as (key, flag as written, value): `path`, then each
+/// option given.
+fn ingest_flags(
+    path: &std::path::Path,
+    options: [(&str, &str, Option<String>); 4],
+) -> Vec<(String, String, String)> {
+    let mut flags = vec![(
+        "path".to_string(),
+        format!("PATH {}", path.display()),
+        path.to_string_lossy().into_owned(),
+    )];
+    for (key, flag, v) in options {
+        if let Some(v) = v {
+            flags.push((key.to_string(), format!("{flag} {v}"), v));
+        }
+    }
+    flags
 }
 
 /// `recpipe split|train|evaluate|export --input DIR... --out DIR`.

@@ -26,7 +26,7 @@ impl Metric {
                 "--metric {spec}: expected STAGE.PATH, a dotted path into the summary the stage \
                  recorded in its manifest.json (array indices as numbers), e.g. \
                  `--metric train.valid_rmse` or `--metric evaluate.parts.valid.train.p@10`; \
-                 `recpipe show PIPELINE STAGE` lists a summary"
+                 `recpipe show PIPELINE STAGE -v` prints a summary"
             )
         };
         let (stage, path) = spec.split_once('.').ok_or_else(bad)?;

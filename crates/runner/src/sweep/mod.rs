@@ -253,7 +253,7 @@ impl Sweep<'_> {
                 format!("FAILED: {e}")
             }
             Read::Missing(why) => bail!(
-                "--metric {}: not in the summary of stage `{}`: {why}; `recpipe show {} {}` \
+                "--metric {}: not in the summary of stage `{}`: {why}; `recpipe show {} {} -v` \
                  prints the whole summary",
                 m.name(),
                 m.stage,
