@@ -14,6 +14,7 @@ use crate::results::{
 use crate::rng::SplitMix64;
 use crate::scoring::ModelScorer;
 use crate::{history, plots, report};
+use recpipe_core::math::Scored;
 use recpipe_core::model::Model;
 use recpipe_core::ratings::Catalog;
 use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage};
@@ -171,7 +172,10 @@ pub fn run(
         let mut act = Vec::new();
         for m in &models {
             let (pred, acc) = model_predictions(&m.model, part);
-            let mut metrics = rating_metrics(&part.rating, &pred);
+            let mut metrics = rating_metrics(Scored {
+                pred: &pred,
+                truth: &part.rating,
+            });
             metrics.accuracy = acc;
             rating.push(RatingRow {
                 name: m.name.clone(),
@@ -198,7 +202,10 @@ pub fn run(
                 rating.push(RatingRow {
                     name: b.name().to_string(),
                     role: Role::Baseline,
-                    metrics: rating_metrics(&part.rating, &pred),
+                    metrics: rating_metrics(Scored {
+                        pred: &pred,
+                        truth: &part.rating,
+                    }),
                 });
                 act.push(ActivityRow {
                     name: b.name().to_string(),

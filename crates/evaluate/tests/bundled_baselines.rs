@@ -2,6 +2,7 @@
 //! random 90/10 splits (Surprise's BaselineOnly ≈ 0.87–0.88 RMSE, global mean ≈ 1.04).
 
 use recpipe_core::Ratings;
+use recpipe_core::math::Scored;
 use recpipe_evaluate::baselines::{Baseline, Fitted};
 use recpipe_evaluate::metrics::rating::rating_metrics;
 use recpipe_evaluate::rng::SplitMix64;
@@ -24,7 +25,11 @@ fn split_rmse(all: &Ratings, seed: u64) -> [f64; 4] {
     let fitted = Fitted::fit(&train);
     Baseline::ALL.map(|b| {
         let pred = fitted.predict(b, &valid.user, &valid.item);
-        rating_metrics(&valid.rating, &pred).rmse
+        rating_metrics(Scored {
+            pred: &pred,
+            truth: &valid.rating,
+        })
+        .rmse
     })
 }
 

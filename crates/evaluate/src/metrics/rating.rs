@@ -1,6 +1,8 @@
 //! Rating-prediction metrics: RMSE, MAE, R², classifier accuracy, and the same by user
 //! activity (how many train ratings a user has), where cold users usually fare worst.
 
+use recpipe_core::math::Scored;
+pub use recpipe_core::math::nearest_class;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -14,38 +16,20 @@ pub struct RatingMetrics {
     pub accuracy: Option<f64>,
 }
 
-/// RMSE, MAE and R² of `pred` against `actual`. Empty input gives NaN errors.
-pub fn rating_metrics(actual: &[f32], pred: &[f32]) -> RatingMetrics {
-    assert_eq!(actual.len(), pred.len(), "one prediction per rating");
-    let n = actual.len();
-    let (mut se, mut ae, mut sum) = (0f64, 0f64, 0f64);
-    for (&a, &p) in actual.iter().zip(pred) {
-        let d = p as f64 - a as f64;
-        se += d * d;
-        ae += d.abs();
-        sum += a as f64;
-    }
-    let nf = n as f64;
-    let mean = sum / nf;
-    let sst: f64 = actual.iter().map(|&a| (a as f64 - mean).powi(2)).sum();
+/// RMSE and MAE (recpipe_core::math, as the train stage computes them) and R² of the
+/// predictions. Empty input gives NaN errors.
+pub fn rating_metrics(s: Scored<'_>) -> RatingMetrics {
+    let e = s.errors();
+    let nf = e.n as f64;
+    let mean = s.truth.iter().map(|&a| a as f64).sum::<f64>() / nf;
+    let sst: f64 = s.truth.iter().map(|&a| (a as f64 - mean).powi(2)).sum();
     RatingMetrics {
-        n,
-        rmse: (se / nf).sqrt(),
-        mae: ae / nf,
-        r2: (sst > 0.0).then(|| 1.0 - se / sst),
+        n: e.n,
+        rmse: e.rmse,
+        mae: e.mae,
+        r2: (sst > 0.0).then(|| 1.0 - e.sse / sst),
         accuracy: None,
     }
-}
-
-/// Index of the class value nearest to `v` (the lower one on an exact tie).
-pub fn nearest_class(classes: &[f32], v: f32) -> usize {
-    let mut best = 0;
-    for (c, &x) in classes.iter().enumerate() {
-        if (x - v).abs() < (classes[best] - v).abs() {
-            best = c;
-        }
-    }
-    best
 }
 
 /// Share of predictions that round to the same class as the actual rating.
@@ -164,14 +148,24 @@ mod tests {
         // errors 1, -1, 0, 2: SE 6, AE 4; mean 3.5 → SST 0.25+2.25+0.25+2.25 = 5
         let actual = [3.0, 5.0, 4.0, 2.0];
         let pred = [4.0, 4.0, 4.0, 4.0];
-        let m = rating_metrics(&actual, &pred);
+        let m = rating_metrics(Scored {
+            pred: &pred,
+            truth: &actual,
+        });
         assert_eq!(m.n, 4);
         assert!(close(m.rmse, (6.0f64 / 4.0).sqrt()), "{m:?}");
         assert!(close(m.mae, 1.0), "{m:?}");
         assert!(close(m.r2.unwrap(), 1.0 - 6.0 / 5.0), "{m:?}");
-        let perfect = rating_metrics(&actual, &actual);
+        let perfect = rating_metrics(Scored {
+            pred: &actual,
+            truth: &actual,
+        });
         assert!(close(perfect.rmse, 0.0) && close(perfect.r2.unwrap(), 1.0));
-        assert_eq!(rating_metrics(&[3.0, 3.0], &[3.0, 4.0]).r2, None);
+        let flat = Scored {
+            pred: &[3.0, 4.0],
+            truth: &[3.0, 3.0],
+        };
+        assert_eq!(rating_metrics(flat).r2, None);
     }
 
     #[test]
