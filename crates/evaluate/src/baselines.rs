@@ -135,28 +135,32 @@ fn als_biases(train: &Ratings, mu: f64, cu: &[u32], ci: &[u32]) -> (Vec<f64>, Ve
     let mut bu = vec![0f64; cu.len()];
     let mut bi = vec![0f64; ci.len()];
     for _ in 0..SWEEPS {
-        for (i, b) in bi.iter_mut().enumerate() {
-            let i = i as u32;
-            let dev: f64 = by_item
-                .items(i)
-                .iter()
-                .zip(by_item.ratings(i))
-                .map(|(&u, &r)| r as f64 - mu - bu[u as usize])
-                .sum();
-            *b = dev / (REG_ITEM + ci[i as usize] as f64);
-        }
-        for (u, b) in bu.iter_mut().enumerate() {
-            let u = u as u32;
-            let dev: f64 = by_user
-                .items(u)
-                .iter()
-                .zip(by_user.ratings(u))
-                .map(|(&i, &r)| r as f64 - mu - bi[i as usize])
-                .sum();
-            *b = dev / (REG_USER + cu[u as usize] as f64);
-        }
+        solve_biases(&mut bi, &by_item, mu, &bu, REG_ITEM, ci);
+        solve_biases(&mut bu, &by_user, mu, &bi, REG_USER, cu);
     }
     (bu, bi)
+}
+
+/// One half of an ALS sweep: the bias of every row of `groups` (users, or items with the
+/// ratings transposed) from its ratings' residuals against the other side's biases.
+fn solve_biases(
+    out: &mut [f64],
+    groups: &ByUser,
+    mu: f64,
+    other: &[f64],
+    reg: f64,
+    counts: &[u32],
+) {
+    for (k, b) in out.iter_mut().enumerate() {
+        let k = k as u32;
+        let dev: f64 = groups
+            .items(k)
+            .iter()
+            .zip(groups.ratings(k))
+            .map(|(&j, &r)| r as f64 - mu - other[j as usize])
+            .sum();
+        *b = dev / (reg + counts[k as usize] as f64);
+    }
 }
 
 #[cfg(test)]

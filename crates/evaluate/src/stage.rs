@@ -14,19 +14,46 @@ use crate::results::{
 use crate::rng::SplitMix64;
 use crate::scoring::ModelScorer;
 use crate::{history, plots, report};
+use recpipe_core::layout;
 use recpipe_core::math::Scored;
 use recpipe_core::model::Model;
 use recpipe_core::ratings::Catalog;
-use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage};
+use recpipe_core::{Goal, Headline, Inputs, OutDir, Outputs, Progress, Ratings, Stage};
 use std::time::Instant;
 
 pub struct EvaluateStage;
 
 impl Stage for EvaluateStage {
     const KIND: &'static str = "evaluate";
-    const FORMAT_VERSION: u32 = 1;
+    // 2: the summary holds P@k beside NDCG@k.
+    const FORMAT_VERSION: u32 = 2;
     type Config = Config;
     type Error = EvaluateError;
+    const HEADLINES: &'static [Headline] = &[
+        Headline {
+            path: "parts.*.*.rmse",
+            goal: Goal::Minimize,
+            label: "RMSE of a model on a part",
+        },
+        Headline {
+            path: "parts.*.*.mae",
+            goal: Goal::Minimize,
+            label: "MAE of a model on a part",
+        },
+        Headline {
+            path: "parts.*.*.p@*",
+            goal: Goal::Maximize,
+            label: "precision at k of a model on a part",
+        },
+        Headline {
+            path: "parts.*.*.ndcg@*",
+            goal: Goal::Maximize,
+            label: "NDCG at k of a model on a part",
+        },
+    ];
+    const REPORT: Option<&'static str> = Some(recpipe_core::layout::evaluate::REPORT);
+    const SIGNATURES: &'static [&'static [&'static str]] =
+        &[&[recpipe_core::layout::evaluate::METRICS_JSON]];
 
     fn validate(cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
         cfg.validate()
@@ -132,25 +159,8 @@ pub fn run(
     let started = Instant::now();
     cfg.validate()?;
     let split = inputs.nearest("split")?;
-    let train = Ratings::read(split.file("train.parquet"))?;
-    let mut parts = Vec::new();
-    for name in &cfg.parts {
-        let path = split.file(&format!("{name}.parquet"));
-        // A split without a test part may not write the file at all.
-        if !path.exists() {
-            continue;
-        }
-        let r = Ratings::read(&path)?;
-        if !r.is_empty() {
-            parts.push((name.clone(), r));
-        }
-    }
-    if parts.is_empty() {
-        return Err(EvaluateError::NothingToEvaluate {
-            parts: cfg.parts.join(", "),
-            dir: split.dir.clone(),
-        });
-    }
+    let train = Ratings::read(split.file(layout::split::TRAIN))?;
+    let parts = read_parts(cfg, split)?;
     let id_space = parts
         .iter()
         .fold((train.n_users, train.n_items), |(u, i), (_, p)| {
@@ -158,109 +168,24 @@ pub fn run(
         });
     crate::memory::check(inputs, &train, &parts, id_space.1 as usize, cfg.baselines)?;
     let models = load_models(inputs, id_space)?;
-    let fitted = Fitted::fit(&train);
     let activity = user_counts(&train);
-    let train_by_user = ByUser::build(&train);
-    let n_train_users = activity.iter().filter(|&&c| c > 0).count();
+    let ctx = Context {
+        cfg,
+        fitted: Fitted::fit(&train),
+        train_by_user: ByUser::build(&train),
+        n_train_users: activity.iter().filter(|&&c| c > 0).count(),
+        activity,
+    };
 
     let n_rankers = models.len() + usize::from(cfg.baselines);
     let bar = progress.count((parts.len() * n_rankers) as u64, "evaluate");
     let mut results = Vec::new();
     let mut plot_data: Vec<(String, Vec<f32>)> = Vec::new();
     for (pi, (part_name, part)) in parts.iter().enumerate() {
-        let mut rating = Vec::new();
-        let mut act = Vec::new();
-        for m in &models {
-            let (pred, acc) = model_predictions(&m.model, part);
-            let mut metrics = rating_metrics(Scored {
-                pred: &pred,
-                truth: &part.rating,
-            });
-            metrics.accuracy = acc;
-            rating.push(RatingRow {
-                name: m.name.clone(),
-                role: Role::Model,
-                metrics,
-            });
-            act.push(ActivityRow {
-                name: m.name.clone(),
-                buckets: by_activity(
-                    &part.user,
-                    &part.rating,
-                    &pred,
-                    &activity,
-                    &cfg.activity_buckets,
-                ),
-            });
-            if pi == 0 {
-                plot_data.push((m.name.clone(), pred));
-            }
-        }
-        if cfg.baselines {
-            for b in Baseline::ALL {
-                let pred = fitted.predict(b, &part.user, &part.item);
-                rating.push(RatingRow {
-                    name: b.name().to_string(),
-                    role: Role::Baseline,
-                    metrics: rating_metrics(Scored {
-                        pred: &pred,
-                        truth: &part.rating,
-                    }),
-                });
-                act.push(ActivityRow {
-                    name: b.name().to_string(),
-                    buckets: by_activity(
-                        &part.user,
-                        &part.rating,
-                        &pred,
-                        &activity,
-                        &cfg.activity_buckets,
-                    ),
-                });
-            }
-        }
-
+        let (rating, act, preds) = ctx.rating_rows(&models, part, pi == 0);
+        plot_data.extend(preds);
         let part_by_user = ByUser::build(part);
-        let users = ranking_users(cfg, &part_by_user);
-        let task = RankingTask {
-            train: &train_by_user,
-            part: &part_by_user,
-            popularity: &fitted.popularity,
-            n_train_users,
-            k: cfg.k,
-            relevance_threshold: cfg.relevance_threshold,
-        };
-        let popularity = Popularity {
-            scores: fitted.popularity.iter().map(|&c| c as f32).collect(),
-        };
-        let mut rankers: Vec<(&str, Role, &dyn Scorer)> = Vec::new();
-        let scorers: Vec<ModelScorer> = models.iter().map(|m| ModelScorer(&m.model)).collect();
-        for (m, s) in models.iter().zip(&scorers) {
-            rankers.push((&m.name, Role::Model, s));
-        }
-        if cfg.baselines {
-            rankers.push((MOST_POPULAR, Role::Baseline, &popularity));
-        }
-        let mut ranking = Vec::new();
-        for (name, role, scorer) in rankers {
-            let t = Instant::now();
-            let metrics = evaluate_ranking(scorer, &users, &task);
-            let seconds = t.elapsed().as_secs_f64();
-            tracing::debug!(
-                part = part_name.as_str(),
-                model = name,
-                users = users.len(),
-                seconds,
-                "ranked"
-            );
-            ranking.push(RankingRow {
-                name: name.to_string(),
-                role,
-                metrics,
-                seconds,
-            });
-            bar.inc(1);
-        }
+        let ranking = ctx.ranking_rows(&models, part_name, &part_by_user, &|| bar.inc(1));
         results.push(PartResult {
             part: part_name.clone(),
             n_ratings: part.len(),
@@ -282,17 +207,7 @@ pub fn run(
     let mut eval = Evaluation {
         k: cfg.k,
         relevance_threshold: cfg.relevance_threshold,
-        models: models
-            .iter()
-            .map(|m| ModelInfo {
-                name: m.name.clone(),
-                kind: m.model.meta.model.clone(),
-                k: m.model.meta.k,
-                n_users: m.model.meta.n_users,
-                n_items: m.model.meta.n_items,
-                best_epoch: m.model.meta.best_epoch,
-            })
-            .collect(),
+        models: models.iter().map(model_info).collect(),
         parts: results,
         plots: Vec::new(),
         seconds: 0.0,
@@ -301,19 +216,7 @@ pub fn run(
         eval.plots = write_plots(out, &models, &parts[0], &plot_data, &eval.parts[0])?;
     }
     eval.seconds = started.elapsed().as_secs_f64();
-
-    if let Some(c) = &crosstab {
-        recpipe_core::parquet_io::write_batches(out.path("crosstab.parquet"), &[c.to_batch()])?;
-    }
-    recpipe_core::parquet_io::write_batches(
-        out.path("metrics.parquet"),
-        &[metrics_batch(&eval.rows())],
-    )?;
-    recpipe_core::fsutil::write_json(out.path("metrics.json"), &eval)?;
-    recpipe_core::fsutil::write_atomic(
-        out.path("report.md"),
-        report::markdown(&eval, crosstab.as_ref()).as_bytes(),
-    )?;
+    write_tables(out, &eval, crosstab.as_ref())?;
 
     let mut lines = report::lines(&eval);
     lines.push("report: report.md".to_string());
@@ -323,6 +226,181 @@ pub fn run(
     })
 }
 
+/// The evaluated parts of the split that exist and are not empty; an error when none is.
+fn read_parts(
+    cfg: &Config,
+    split: &recpipe_core::Artifact,
+) -> Result<Vec<(String, Ratings)>, EvaluateError> {
+    let mut parts = Vec::new();
+    for name in &cfg.parts {
+        let path = split.file(&format!("{name}.parquet"));
+        // A split without a test part may not write the file at all.
+        if !path.exists() {
+            continue;
+        }
+        let r = Ratings::read(&path)?;
+        if !r.is_empty() {
+            parts.push((name.clone(), r));
+        }
+    }
+    if parts.is_empty() {
+        return Err(EvaluateError::NothingToEvaluate {
+            parts: cfg.parts.join(", "),
+            dir: split.dir.clone(),
+        });
+    }
+    Ok(parts)
+}
+
+fn model_info(m: &Loaded) -> ModelInfo {
+    ModelInfo {
+        name: m.name.clone(),
+        kind: m.model.meta.model,
+        k: m.model.meta.k,
+        n_users: m.model.meta.n_users,
+        n_items: m.model.meta.n_items,
+        best_epoch: m.model.meta.best_epoch,
+    }
+}
+
+/// What every part is measured against: the train ratings, grouped and fitted once.
+struct Context<'a> {
+    cfg: &'a Config,
+    fitted: Fitted,
+    train_by_user: ByUser,
+    /// Train ratings per user, for the activity buckets.
+    activity: Vec<u32>,
+    n_train_users: usize,
+}
+
+impl Context<'_> {
+    /// Rating metrics of every model, then every baseline, overall and by user activity;
+    /// with `keep_preds`, the models' predictions too (for the plots).
+    #[allow(clippy::type_complexity)]
+    fn rating_rows(
+        &self,
+        models: &[Loaded],
+        part: &Ratings,
+        keep_preds: bool,
+    ) -> (Vec<RatingRow>, Vec<ActivityRow>, Vec<(String, Vec<f32>)>) {
+        let (mut rating, mut act, mut preds) = (Vec::new(), Vec::new(), Vec::new());
+        let activity_row = |name: &str, pred: &[f32]| ActivityRow {
+            name: name.to_string(),
+            buckets: by_activity(
+                &part.user,
+                &part.rating,
+                pred,
+                &self.activity,
+                &self.cfg.activity_buckets,
+            ),
+        };
+        for m in models {
+            let (pred, acc) = model_predictions(&m.model, part);
+            let mut metrics = rating_metrics(Scored {
+                pred: &pred,
+                truth: &part.rating,
+            });
+            metrics.accuracy = acc;
+            rating.push(RatingRow {
+                name: m.name.clone(),
+                role: Role::Model,
+                metrics,
+            });
+            act.push(activity_row(&m.name, &pred));
+            if keep_preds {
+                preds.push((m.name.clone(), pred));
+            }
+        }
+        if self.cfg.baselines {
+            for b in Baseline::ALL {
+                let pred = self.fitted.predict(b, &part.user, &part.item);
+                rating.push(RatingRow {
+                    name: b.name().to_string(),
+                    role: Role::Baseline,
+                    metrics: rating_metrics(Scored {
+                        pred: &pred,
+                        truth: &part.rating,
+                    }),
+                });
+                act.push(activity_row(b.name(), &pred));
+            }
+        }
+        (rating, act, preds)
+    }
+
+    /// Ranking metrics of every model, then of most-popular; `tick` after each.
+    fn ranking_rows(
+        &self,
+        models: &[Loaded],
+        part_name: &str,
+        part_by_user: &ByUser,
+        tick: &dyn Fn(),
+    ) -> Vec<RankingRow> {
+        let users = ranking_users(self.cfg, part_by_user);
+        let task = RankingTask {
+            train: &self.train_by_user,
+            part: part_by_user,
+            popularity: &self.fitted.popularity,
+            n_train_users: self.n_train_users,
+            k: self.cfg.k,
+            relevance_threshold: self.cfg.relevance_threshold,
+        };
+        let popularity = Popularity {
+            scores: self.fitted.popularity.iter().map(|&c| c as f32).collect(),
+        };
+        let mut rankers: Vec<(&str, Role, &dyn Scorer)> = Vec::new();
+        let scorers: Vec<ModelScorer> = models.iter().map(|m| ModelScorer(&m.model)).collect();
+        for (m, s) in models.iter().zip(&scorers) {
+            rankers.push((&m.name, Role::Model, s));
+        }
+        if self.cfg.baselines {
+            rankers.push((MOST_POPULAR, Role::Baseline, &popularity));
+        }
+        let mut ranking = Vec::new();
+        for (name, role, scorer) in rankers {
+            let t = Instant::now();
+            let metrics = evaluate_ranking(scorer, &users, &task);
+            let seconds = t.elapsed().as_secs_f64();
+            tracing::debug!(
+                part = part_name,
+                model = name,
+                users = users.len(),
+                seconds,
+                "ranked"
+            );
+            ranking.push(RankingRow {
+                name: name.to_string(),
+                role,
+                metrics,
+                seconds,
+            });
+            tick();
+        }
+        ranking
+    }
+}
+
+/// crosstab.parquet (when built), metrics.parquet, metrics.json and report.md.
+fn write_tables(
+    out: &OutDir,
+    eval: &Evaluation,
+    crosstab: Option<&Crosstab>,
+) -> Result<(), EvaluateError> {
+    if let Some(c) = crosstab {
+        recpipe_core::parquet_io::write_batches(out.path(layout::evaluate::CROSSTAB), &[c.to_batch()])?;
+    }
+    recpipe_core::parquet_io::write_batches(
+        out.path(layout::evaluate::METRICS),
+        &[metrics_batch(&eval.rows())],
+    )?;
+    recpipe_core::fsutil::write_json(out.path(layout::evaluate::METRICS_JSON), eval)?;
+    recpipe_core::fsutil::write_atomic(
+        out.path(layout::evaluate::REPORT),
+        report::markdown(eval, crosstab).as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// The crosstab of the full ratings when an ingest artifact is upstream (titles, original
 /// ids), else of the train part with dense indices.
 fn build_crosstab(inputs: &Inputs, train: &Ratings, n: usize) -> Crosstab {
@@ -330,7 +408,7 @@ fn build_crosstab(inputs: &Inputs, train: &Ratings, n: usize) -> Crosstab {
         let catalog = Catalog::read(&ingest.dir)
             .inspect_err(|e| tracing::warn!("crosstab without titles: {e}"))
             .ok();
-        let all = Ratings::read(ingest.file("ratings.parquet"))
+        let all = Ratings::read(ingest.file(layout::ingest::RATINGS))
             .inspect_err(|e| tracing::warn!("crosstab of train only: {e}"))
             .ok();
         return crosstab::build(all.as_ref().unwrap_or(train), catalog.as_ref(), n);
@@ -349,15 +427,15 @@ fn write_plots(
     for m in models {
         let safe = file_safe(&m.name);
         if let Some(h) =
-            history::read(&m.dir.join("history.parquet"))?.filter(|h| !h.epoch.is_empty())
+            history::read(&m.dir.join(layout::train::HISTORY))?.filter(|h| !h.epoch.is_empty())
         {
-            let name = format!("learning_curve_{safe}.svg");
+            let name = layout::evaluate::learning_curve(&safe);
             plots::learning_curve(&out.path(&name), &m.name, &h)?;
             written.push(name);
         }
     }
     for (model, pred) in preds {
-        let name = format!("rating_distribution_{}_{part_name}.svg", file_safe(model));
+        let name = layout::evaluate::rating_distribution(&file_safe(model), part_name);
         plots::rating_distribution(
             &out.path(&name),
             &format!("Ratings in {part_name}: actual vs {model}"),
@@ -372,7 +450,7 @@ fn write_plots(
         .map(|a| (a.name.clone(), a.buckets.clone()))
         .collect();
     if !rows.is_empty() {
-        let name = format!("error_by_activity_{part_name}.svg");
+        let name = layout::evaluate::error_by_activity(part_name);
         plots::error_by_activity(
             &out.path(&name),
             &format!("RMSE by user activity ({part_name})"),
@@ -390,6 +468,7 @@ fn summary(eval: &Evaluation) -> serde_json::Value {
         for r in &p.rating {
             let mut m = serde_json::json!({ "rmse": r.metrics.rmse, "mae": r.metrics.mae });
             if let Some(rk) = p.ranking.iter().find(|x| x.name == r.name) {
+                m[format!("p@{}", eval.k)] = rk.metrics.precision.into();
                 m[format!("ndcg@{}", eval.k)] = rk.metrics.ndcg.into();
             }
             models.insert(r.name.clone(), m);
@@ -397,14 +476,17 @@ fn summary(eval: &Evaluation) -> serde_json::Value {
         if let Some(rk) = p.ranking.iter().find(|x| x.name == MOST_POPULAR) {
             models.insert(
                 MOST_POPULAR.into(),
-                serde_json::json!({ format!("ndcg@{}", eval.k): rk.metrics.ndcg }),
+                serde_json::json!({
+                    format!("p@{}", eval.k): rk.metrics.precision,
+                    format!("ndcg@{}", eval.k): rk.metrics.ndcg,
+                }),
             );
         }
         parts.insert(p.part.clone(), models.into());
     }
     serde_json::json!({
         "parts": parts,
-        "report": "report.md",
+        "report": layout::evaluate::REPORT,
         "plots": eval.plots,
         "seconds": eval.seconds,
     })

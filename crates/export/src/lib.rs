@@ -26,7 +26,9 @@ pub use config::{Config, Format};
 pub use error::ExportError;
 
 use arrow_array::{RecordBatch, UInt32Array};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
+use recpipe_core::csr::Csr;
+use recpipe_core::layout;
 use recpipe_core::model::Model;
 use recpipe_core::parquet_io::{column, read_batches, write_batches};
 use recpipe_core::ratings::Catalog;
@@ -36,11 +38,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tables::Meta;
 
-pub const ITEM_EMBEDDINGS: &str = "item_embeddings";
-pub const USER_EMBEDDINGS: &str = "user_embeddings";
-pub const SIMILAR_ITEMS: &str = "similar_items";
-pub const RECOMMENDATIONS: &str = "recommendations";
-pub const PCA: &str = "pca";
+/// The tables' file stems (the export folder's layout is core's).
+pub use recpipe_core::layout::export::{
+    ITEM_EMBEDDINGS, PCA, RECOMMENDATIONS, SIMILAR_ITEMS, USER_EMBEDDINGS,
+};
 /// Schema metadata key: "true" on the unit-norm copies of the embeddings.
 pub const META_NORMALIZED: &str = "recpipe.normalized";
 /// Schema metadata key of similar_items: the similarity measure ("cosine").
@@ -158,7 +159,7 @@ pub struct Component {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub model_key: String,
-    pub model: String,
+    pub model: recpipe_core::model::ModelKind,
     pub n_users: usize,
     pub n_items: usize,
     pub k: usize,
@@ -221,232 +222,56 @@ pub fn export(
     let start = Instant::now();
     let model = Model::load(inputs.model)?;
     let model_key = model_key(inputs.model);
-    let m = &model.meta;
-    let (items, users) = match (model.item_factors(), model.user_factors()) {
-        (Some(i), Some(u)) => (i, u),
-        _ => {
-            return Err(ExportError::input(
-                inputs.model,
-                format!(
-                    "model `{}` has no user_factors/item_factors tensors; export needs an \
-                     embedding model (dot, dot_bias)",
-                    m.model
-                ),
-            ));
-        }
-    };
+    let (items, users) = factors(&model, inputs.model)?;
     let (n_items, n_users, k) = (items.nrows(), users.nrows(), items.ncols());
-    let catalog = Catalog::read(inputs.ingest)?;
-    if catalog.n_items() != n_items || catalog.n_users() != n_users {
-        return Err(ExportError::input(
-            inputs.ingest,
-            format!(
-                "the ingest artifact has {} users and {} items but the model was trained on {} \
-                 users and {} items; export the model with the ingest it was trained from",
-                catalog.n_users(),
-                catalog.n_items(),
-                n_users,
-                n_items
-            ),
-        ));
-    }
+    let catalog = read_catalog(inputs.ingest, n_users, n_items)?;
     let n_ratings = read_n_ratings(inputs.ingest, n_items)?;
     // Read before any work, so a mismatched split fails in a second, not after the
     // neighbour search.
-    let train = match inputs.split.filter(|_| cfg.recommendations_n > 0) {
-        None if cfg.recommendations_n > 0 => {
-            return Err(ExportError::config(
-                "recommendations_n",
-                format!(
-                    "= {} needs the split artifact (its train.parquet says which items each \
-                     user has seen); give the export a split input, or set recommendations_n = 0",
-                    cfg.recommendations_n
-                ),
-            ));
-        }
-        Some(split) => {
-            let train_path = split.join("train.parquet");
-            let train = Ratings::read(&train_path)?;
-            if train.n_users as usize != n_users || train.n_items as usize != n_items {
-                return Err(ExportError::input(
-                    &train_path,
-                    format!(
-                        "the split has {} users and {} items but the model was trained on {} \
-                         users and {} items; export the model with the split it was trained on",
-                        train.n_users, train.n_items, n_users, n_items
-                    ),
-                ));
-            }
-            Some(train)
-        }
-        None => None,
-    };
+    let train = read_train(cfg, inputs.split, n_users, n_items)?;
 
-    let base: Meta = vec![
-        (schema::META_EMBEDDING_DIM, k.to_string()),
-        (schema::META_MODEL_KEY, model_key.clone()),
-    ];
-    let with = |extra: &[(&'static str, &str)]| -> Meta {
-        let mut m = base.clone();
-        m.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-        m
-    };
-    let mut files = Vec::new();
     let mut w = Writer {
         cfg,
         out,
-        files: &mut files,
+        files: Vec::new(),
+        base: vec![
+            (schema::META_EMBEDDING_DIM, k.to_string()),
+            (schema::META_MODEL_KEY, model_key.clone()),
+        ],
     };
-
-    let raw = with(&[(META_NORMALIZED, "false")]);
-    let b = tables::item_embeddings(&catalog, items, &n_ratings, model.item_bias(), &raw)?;
-    w.table(ITEM_EMBEDDINGS, &b)?;
-    w.npy(ITEM_EMBEDDINGS, items)?;
-    let b = tables::user_embeddings(&catalog, users, model.user_bias(), &raw)?;
-    w.table(USER_EMBEDDINGS, &b)?;
-    w.npy(USER_EMBEDDINGS, users)?;
-
-    let need_normed = cfg.normalized || cfg.neighbors > 0;
-    let items_normed = need_normed.then(|| neighbors::normalize_rows(items));
-    if let Some(normed) = items_normed.as_ref().filter(|_| cfg.normalized) {
-        let unit = with(&[(META_NORMALIZED, "true")]);
-        let name = format!("{ITEM_EMBEDDINGS}_normalized");
-        let b = tables::item_embeddings(
+    let items_normed = write_embeddings(&mut w, &catalog, &model, (items, users), &n_ratings)?;
+    let similar_items = match items_normed.as_ref().filter(|_| cfg.neighbors > 0) {
+        Some(normed) => Some(write_similar(
+            &mut w,
             &catalog,
             normed.view(),
             &n_ratings,
-            model.item_bias(),
-            &unit,
-        )?;
-        w.table(&name, &b)?;
-        w.npy(&name, normed.view())?;
-        let users_normed = neighbors::normalize_rows(users);
-        let name = format!("{USER_EMBEDDINGS}_normalized");
-        let b = tables::user_embeddings(&catalog, users_normed.view(), model.user_bias(), &unit)?;
-        w.table(&name, &b)?;
-        w.npy(&name, users_normed.view())?;
-    }
-
-    let most_rated = most_rated(&n_ratings, n_items);
-    let similar_items = match items_normed.as_ref().filter(|_| cfg.neighbors > 0) {
-        Some(normed) => {
-            let t = Instant::now();
-            let candidates: Vec<u32> = (0..n_items as u32)
-                .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
-                .collect();
-            let queries: Vec<u32> = if cfg.similar_items_top == 0 {
-                candidates.clone()
-            } else {
-                let mut q: Vec<u32> = most_rated
-                    .iter()
-                    .copied()
-                    .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
-                    .take(cfg.similar_items_top)
-                    .collect();
-                q.sort_unstable();
-                q
-            };
-            let bar = progress.count(queries.len() as u64, "similar");
-            let ranked = neighbors::similar_items(
-                normed.view(),
-                &queries,
-                &candidates,
-                cfg.neighbors,
-                &|n| bar.inc(n as u64),
-            );
-            bar.finish_and_clear();
-            let min = cfg.similar_min_ratings.to_string();
-            let meta = with(&[(META_SIMILARITY, "cosine"), (META_MIN_RATINGS, &min)]);
-            w.table(
-                SIMILAR_ITEMS,
-                &tables::similar_items(&catalog, &queries, &ranked, &meta)?,
-            )?;
-            let example = most_rated.first().and_then(|&top| {
-                let at = queries.binary_search(&top).ok()?;
-                Some(Example {
-                    item_id: catalog.item_ids.display(top as usize),
-                    title: title(&catalog, top),
-                    n_ratings: n_ratings[top as usize],
-                    neighbors: ranked[at]
-                        .iter()
-                        .map(|&(i, s)| NeighborSummary {
-                            item_id: catalog.item_ids.display(i as usize),
-                            title: title(&catalog, i),
-                            score: s,
-                        })
-                        .collect(),
-                })
-            });
-            Some(SimilarSummary {
-                items: queries.len(),
-                neighbors: cfg.neighbors,
-                example,
-                seconds: t.elapsed().as_secs_f64(),
-            })
-        }
+            progress,
+        )?),
         None => None,
     };
-
     let recommendations = match train {
-        Some(train) => {
-            let t = Instant::now();
-            let seen = Seen::new(&train, n_users);
-            let users_all: Vec<u32> = (0..n_users as u32).collect();
-            let bar = progress.count(n_users as u64, "recommend");
-            let ranked = neighbors::recommend(
-                &users_all,
-                n_items,
-                cfg.recommendations_n,
-                &|block| model.score_users(block),
-                &|u| seen.of(u),
-                &|n| bar.inc(n as u64),
-            );
-            bar.finish_and_clear();
-            let b = tables::recommendations(&catalog, &users_all, &ranked, &base)?;
-            let rows = b.num_rows();
-            w.table(RECOMMENDATIONS, &b)?;
-            Some(RecommendationSummary {
-                users: n_users,
-                per_user: cfg.recommendations_n,
-                rows,
-                train_ratings: train.len(),
-                seconds: t.elapsed().as_secs_f64(),
-            })
-        }
+        Some(train) => Some(write_recommendations(
+            &mut w, &catalog, &model, &train, progress,
+        )?),
         None => None,
     };
-
-    let mut pca_summary = Vec::new();
-    if cfg.pca_components > 0 && k > 0 {
-        let p = pca::pca(items, cfg.pca_components);
-        w.table(PCA, &tables::pca(&catalog, p.projection.view(), &base)?)?;
-        for (c, col) in p.projection.columns().into_iter().enumerate() {
-            let mut order: Vec<u32> = (0..n_items as u32).collect();
-            order.sort_by(|&a, &b| col[b as usize].total_cmp(&col[a as usize]).then(a.cmp(&b)));
-            let n = cfg.pca_titles.min(n_items);
-            pca_summary.push(Component {
-                name: format!("pc{}", c + 1),
-                explained_variance_ratio: p.explained_ratio[c],
-                top: order[..n].iter().map(|&i| title(&catalog, i)).collect(),
-                bottom: order[n_items - n..]
-                    .iter()
-                    .rev()
-                    .map(|&i| title(&catalog, i))
-                    .collect(),
-            });
-        }
-    }
+    let pca = if cfg.pca_components > 0 && k > 0 {
+        write_pca(&mut w, &catalog, items)?
+    } else {
+        Vec::new()
+    };
 
     let summary = Summary {
         model_key,
-        model: m.model.clone(),
+        model: model.meta.model,
         n_users,
         n_items,
         k,
-        files,
+        files: w.files,
         similar_items,
         recommendations,
-        pca: pca_summary,
+        pca,
         seconds: start.elapsed().as_secs_f64(),
     };
     tracing::debug!(
@@ -459,21 +284,268 @@ pub fn export(
     Ok(summary)
 }
 
+/// The item and user factor tables; an error for a model without them.
+fn factors<'m>(
+    model: &'m Model,
+    dir: &Path,
+) -> Result<(ArrayView2<'m, f32>, ArrayView2<'m, f32>), ExportError> {
+    match (model.item_factors(), model.user_factors()) {
+        (Some(i), Some(u)) => Ok((i, u)),
+        _ => Err(ExportError::input(
+            dir,
+            format!(
+                "model `{}` has no user_factors/item_factors tensors; export needs an \
+                 embedding model (dot, dot_bias)",
+                model.meta.model
+            ),
+        )),
+    }
+}
+
+/// The ingest catalog, checked against the model's id space.
+fn read_catalog(ingest: &Path, n_users: usize, n_items: usize) -> Result<Catalog, ExportError> {
+    let catalog = Catalog::read(ingest)?;
+    if catalog.n_items() != n_items || catalog.n_users() != n_users {
+        return Err(ExportError::input(
+            ingest,
+            format!(
+                "the ingest artifact has {} users and {} items but the model was trained on {} \
+                 users and {} items; export the model with the ingest it was trained from",
+                catalog.n_users(),
+                catalog.n_items(),
+                n_users,
+                n_items
+            ),
+        ));
+    }
+    Ok(catalog)
+}
+
+/// The split's train ratings when recommendations are wanted, checked against the model's
+/// id space.
+fn read_train(
+    cfg: &Config,
+    split: Option<&Path>,
+    n_users: usize,
+    n_items: usize,
+) -> Result<Option<Ratings>, ExportError> {
+    if cfg.recommendations_n == 0 {
+        return Ok(None);
+    }
+    let Some(split) = split else {
+        return Err(ExportError::config(
+            "recommendations_n",
+            format!(
+                "= {} needs the split artifact (its train.parquet says which items each \
+                 user has seen); give the export a split input, or set recommendations_n = 0",
+                cfg.recommendations_n
+            ),
+        ));
+    };
+    let train_path = split.join(layout::split::TRAIN);
+    let train = Ratings::read(&train_path)?;
+    if train.n_users as usize != n_users || train.n_items as usize != n_items {
+        return Err(ExportError::input(
+            &train_path,
+            format!(
+                "the split has {} users and {} items but the model was trained on {} \
+                 users and {} items; export the model with the split it was trained on",
+                train.n_users, train.n_items, n_users, n_items
+            ),
+        ));
+    }
+    Ok(Some(train))
+}
+
+/// The item and user embedding tables, and their unit-norm copies when configured. Returns
+/// the unit-norm item rows when the neighbour search needs them.
+fn write_embeddings(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    model: &Model,
+    (items, users): (ArrayView2<'_, f32>, ArrayView2<'_, f32>),
+    n_ratings: &[u32],
+) -> Result<Option<Array2<f32>>, ExportError> {
+    let raw = w.meta(&[(META_NORMALIZED, "false")]);
+    let b = tables::item_embeddings(catalog, items, n_ratings, model.item_bias(), &raw)?;
+    w.table(ITEM_EMBEDDINGS, &b)?;
+    w.npy(ITEM_EMBEDDINGS, items)?;
+    let b = tables::user_embeddings(catalog, users, model.user_bias(), &raw)?;
+    w.table(USER_EMBEDDINGS, &b)?;
+    w.npy(USER_EMBEDDINGS, users)?;
+
+    let need_normed = w.cfg.normalized || w.cfg.neighbors > 0;
+    let items_normed = need_normed.then(|| neighbors::normalize_rows(items));
+    if let Some(normed) = items_normed.as_ref().filter(|_| w.cfg.normalized) {
+        let unit = w.meta(&[(META_NORMALIZED, "true")]);
+        let name = format!("{ITEM_EMBEDDINGS}_normalized");
+        let b =
+            tables::item_embeddings(catalog, normed.view(), n_ratings, model.item_bias(), &unit)?;
+        w.table(&name, &b)?;
+        w.npy(&name, normed.view())?;
+        let users_normed = neighbors::normalize_rows(users);
+        let name = format!("{USER_EMBEDDINGS}_normalized");
+        let b = tables::user_embeddings(catalog, users_normed.view(), model.user_bias(), &unit)?;
+        w.table(&name, &b)?;
+        w.npy(&name, users_normed.view())?;
+    }
+    Ok(items_normed)
+}
+
+/// similar_items: each query item's nearest items by cosine, among the items with at least
+/// `similar_min_ratings` ratings (queries: all of them, or the `similar_items_top` most rated).
+fn write_similar(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    normed: ArrayView2<'_, f32>,
+    n_ratings: &[u32],
+    progress: &Progress,
+) -> Result<SimilarSummary, ExportError> {
+    let cfg = w.cfg;
+    let t = Instant::now();
+    let most_rated = most_rated(n_ratings, normed.nrows());
+    let candidates: Vec<u32> = (0..normed.nrows() as u32)
+        .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
+        .collect();
+    let queries: Vec<u32> = if cfg.similar_items_top == 0 {
+        candidates.clone()
+    } else {
+        let mut q: Vec<u32> = most_rated
+            .iter()
+            .copied()
+            .filter(|&i| n_ratings[i as usize] >= cfg.similar_min_ratings)
+            .take(cfg.similar_items_top)
+            .collect();
+        q.sort_unstable();
+        q
+    };
+    let bar = progress.count(queries.len() as u64, "similar");
+    let ranked = neighbors::similar_items(normed, &queries, &candidates, cfg.neighbors, &|n| {
+        bar.inc(n as u64)
+    });
+    bar.finish_and_clear();
+    let min = cfg.similar_min_ratings.to_string();
+    let meta = w.meta(&[(META_SIMILARITY, "cosine"), (META_MIN_RATINGS, &min)]);
+    w.table(
+        SIMILAR_ITEMS,
+        &tables::similar_items(catalog, &queries, &ranked, &meta)?,
+    )?;
+    let example = most_rated.first().and_then(|&top| {
+        let at = queries.binary_search(&top).ok()?;
+        Some(Example {
+            item_id: catalog.item_ids.display(top as usize),
+            title: title(catalog, top),
+            n_ratings: n_ratings[top as usize],
+            neighbors: ranked[at]
+                .iter()
+                .map(|&(i, s)| NeighborSummary {
+                    item_id: catalog.item_ids.display(i as usize),
+                    title: title(catalog, i),
+                    score: s,
+                })
+                .collect(),
+        })
+    });
+    Ok(SimilarSummary {
+        items: queries.len(),
+        neighbors: cfg.neighbors,
+        example,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// recommendations: every user's top `recommendations_n` items by predicted rating, the
+/// items they rated in train left out.
+fn write_recommendations(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    model: &Model,
+    train: &Ratings,
+    progress: &Progress,
+) -> Result<RecommendationSummary, ExportError> {
+    let t = Instant::now();
+    let (n_users, n_items) = (train.n_users as usize, train.n_items as usize);
+    let mut seen = Csr::group(
+        n_users,
+        train.user.iter().copied().zip(train.item.iter().copied()),
+    );
+    seen.sort_rows();
+    let users_all: Vec<u32> = (0..n_users as u32).collect();
+    let bar = progress.count(n_users as u64, "recommend");
+    let ranked = neighbors::recommend(
+        &users_all,
+        n_items,
+        w.cfg.recommendations_n,
+        &|block| model.score_users(block),
+        &|u| seen.row(u),
+        &|n| bar.inc(n as u64),
+    );
+    bar.finish_and_clear();
+    let b = tables::recommendations(catalog, &users_all, &ranked, &w.base)?;
+    let rows = b.num_rows();
+    w.table(RECOMMENDATIONS, &b)?;
+    Ok(RecommendationSummary {
+        users: n_users,
+        per_user: w.cfg.recommendations_n,
+        rows,
+        train_ratings: train.len(),
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// pca: the items projected on their first `pca_components` principal components, and the
+/// titles at both ends of each.
+fn write_pca(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    items: ArrayView2<'_, f32>,
+) -> Result<Vec<Component>, ExportError> {
+    let n_items = items.nrows();
+    let p = pca::pca(items, w.cfg.pca_components);
+    w.table(PCA, &tables::pca(catalog, p.projection.view(), &w.base)?)?;
+    let mut components = Vec::new();
+    for (c, col) in p.projection.columns().into_iter().enumerate() {
+        let mut order: Vec<u32> = (0..n_items as u32).collect();
+        order.sort_by(|&a, &b| col[b as usize].total_cmp(&col[a as usize]).then(a.cmp(&b)));
+        let n = w.cfg.pca_titles.min(n_items);
+        components.push(Component {
+            name: format!("pc{}", c + 1),
+            explained_variance_ratio: p.explained_ratio[c],
+            top: order[..n].iter().map(|&i| title(catalog, i)).collect(),
+            bottom: order[n_items - n..]
+                .iter()
+                .rev()
+                .map(|&i| title(catalog, i))
+                .collect(),
+        });
+    }
+    Ok(components)
+}
+
 /// Writes a table in every configured format and records it.
 struct Writer<'a> {
     cfg: &'a Config,
     out: &'a Path,
-    files: &'a mut Vec<FileSummary>,
+    files: Vec<FileSummary>,
+    /// Schema metadata of every table: the embedding dimension and the model key.
+    base: Meta,
 }
 
 impl Writer<'_> {
+    /// The base metadata plus `extra`.
+    fn meta(&self, extra: &[(&'static str, &str)]) -> Meta {
+        let mut m = self.base.clone();
+        m.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        m
+    }
+
     fn table(&mut self, name: &str, batch: &RecordBatch) -> Result<(), ExportError> {
         let rows = batch.num_rows();
-        let file = format!("{name}.parquet");
+        let file = layout::export::file(name, layout::export::PARQUET);
         write_batches(self.out.join(&file), std::slice::from_ref(batch))?;
         self.files.push(FileSummary { name: file, rows });
         if self.cfg.wants(Format::Csv) {
-            let file = format!("{name}.csv");
+            let file = layout::export::file(name, layout::export::CSV);
             files::write_csv(&self.out.join(&file), std::slice::from_ref(batch))?;
             self.files.push(FileSummary { name: file, rows });
         }
@@ -482,7 +554,7 @@ impl Writer<'_> {
 
     fn npy(&mut self, name: &str, a: ArrayView2<'_, f32>) -> Result<(), ExportError> {
         if self.cfg.wants(Format::Npy) {
-            let file = format!("{name}.npy");
+            let file = layout::export::file(name, layout::export::NPY);
             files::write_npy(&self.out.join(&file), a)?;
             self.files.push(FileSummary {
                 name: file,
@@ -490,39 +562,6 @@ impl Writer<'_> {
             });
         }
         Ok(())
-    }
-}
-
-/// Items each user rated in train, sorted, as one flat array with per-user offsets.
-struct Seen {
-    offsets: Vec<usize>,
-    items: Vec<u32>,
-}
-
-impl Seen {
-    fn new(train: &Ratings, n_users: usize) -> Seen {
-        let mut offsets = vec![0usize; n_users + 1];
-        for &u in &train.user {
-            offsets[u as usize + 1] += 1;
-        }
-        for u in 0..n_users {
-            offsets[u + 1] += offsets[u];
-        }
-        let mut fill = offsets.clone();
-        let mut items = vec![0u32; train.len()];
-        for (&u, &i) in train.user.iter().zip(&train.item) {
-            items[fill[u as usize]] = i;
-            fill[u as usize] += 1;
-        }
-        for u in 0..n_users {
-            items[offsets[u]..offsets[u + 1]].sort_unstable();
-        }
-        Seen { offsets, items }
-    }
-
-    fn of(&self, user: u32) -> &[u32] {
-        let u = user as usize;
-        &self.items[self.offsets[u]..self.offsets[u + 1]]
     }
 }
 
@@ -539,7 +578,7 @@ fn model_key(dir: &Path) -> String {
 
 /// n_ratings of items.parquet, by item_idx.
 fn read_n_ratings(ingest: &Path, n_items: usize) -> Result<Vec<u32>, ExportError> {
-    let path = ingest.join("items.parquet");
+    let path = ingest.join(layout::ingest::ITEMS);
     let (_, batches) = read_batches(&path)?;
     let mut out = Vec::with_capacity(n_items);
     for b in &batches {
