@@ -1,6 +1,6 @@
 //! Every mistake a user can make in a pipeline file is reported at its file:line:column.
 
-use recpipe_tests::Test;
+use recpipe_tests::{Test, bundled_pipeline};
 
 fn error_of(pipeline: &str, extra: &[&str]) -> String {
     let t = Test::new().with_bundled_data().file("p.toml", pipeline);
@@ -15,21 +15,19 @@ fn error_of(pipeline: &str, extra: &[&str]) -> String {
     r.stderr
 }
 
-const GOOD: &str = r#"name = "p"
-
-[stages.ingest]
-kind = "ingest"
-path = "data/ml-latest-small"
-
-[stages.split]
-kind = "split"
-inputs = ["ingest"]
-seed = 42
-"#;
+/// The valid pipeline each case breaks in one place: the shared ingest → split, `seed = 42`.
+/// The positions the cases expect count its lines: 1 `name = "p"`, 3 `[stages.ingest]`,
+/// 4 `kind = "ingest"`, 5 `path = "data/ml-latest-small"`, 7 `[stages.split]`,
+/// 8 `kind = "split"`, 9 `inputs = ["ingest"]`, 10 `seed = 42`.
+fn good() -> String {
+    let text = bundled_pipeline("p", "seed = 42\n");
+    assert_eq!(text.lines().nth(9), Some("seed = 42"), "{text}");
+    text
+}
 
 #[test]
 fn unknown_key_names_stage_key_and_position() {
-    let e = error_of(&GOOD.replace("seed = 42", "sed = 42"), &[]);
+    let e = error_of(&good().replace("seed = 42", "sed = 42"), &[]);
     assert!(e.contains("p.toml:10:1:"), "{e}");
     assert!(
         e.contains("stage `split`") && e.contains("unknown key `sed`"),
@@ -40,7 +38,7 @@ fn unknown_key_names_stage_key_and_position() {
 
 #[test]
 fn unknown_kind_lists_the_known_ones() {
-    let e = error_of(&GOOD.replace("kind = \"split\"", "kind = \"splt\""), &[]);
+    let e = error_of(&good().replace("kind = \"split\"", "kind = \"splt\""), &[]);
     assert!(e.contains("p.toml:8:8:"), "{e}");
     assert!(
         e.contains("unknown kind `splt`") && e.contains("ingest, split"),
@@ -50,7 +48,7 @@ fn unknown_kind_lists_the_known_ones() {
 
 #[test]
 fn wrong_type_points_at_the_value() {
-    let e = error_of(&GOOD.replace("seed = 42", "seed = \"x\""), &[]);
+    let e = error_of(&good().replace("seed = 42", "seed = \"x\""), &[]);
     assert!(e.contains("p.toml:10:8:"), "{e}");
     assert!(
         e.contains("key `seed`") && e.contains("invalid type"),
@@ -61,7 +59,7 @@ fn wrong_type_points_at_the_value() {
 #[test]
 fn input_naming_a_missing_stage() {
     let e = error_of(
-        &GOOD.replace("inputs = [\"ingest\"]", "inputs = [\"ingets\"]"),
+        &good().replace("inputs = [\"ingest\"]", "inputs = [\"ingets\"]"),
         &[],
     );
     assert!(e.contains("p.toml:9:11:"), "{e}");
@@ -70,8 +68,11 @@ fn input_naming_a_missing_stage() {
 
 #[test]
 fn cycle_is_named_with_its_stages() {
-    let text = format!("{GOOD}\n[stages.again]\nkind = \"split\"\ninputs = [\"split\"]\n")
-        .replace("inputs = [\"ingest\"]", "inputs = [\"again\"]");
+    let text = format!(
+        "{}\n[stages.again]\nkind = \"split\"\ninputs = [\"split\"]\n",
+        good()
+    )
+    .replace("inputs = [\"ingest\"]", "inputs = [\"again\"]");
     let e = error_of(&text, &[]);
     assert!(e.contains("cycle"), "{e}");
     assert!(
@@ -83,7 +84,7 @@ fn cycle_is_named_with_its_stages() {
 
 #[test]
 fn missing_data_folder_hints_at_the_download() {
-    let e = error_of(&GOOD.replace("data/ml-latest-small", "data/ml-1m"), &[]);
+    let e = error_of(&good().replace("data/ml-latest-small", "data/ml-1m"), &[]);
     assert!(e.contains("p.toml:5:8:"), "{e}");
     assert!(e.contains("data/ml-1m") && e.contains("not found"), "{e}");
     assert!(
@@ -94,16 +95,16 @@ fn missing_data_folder_hints_at_the_download() {
 
 #[test]
 fn bad_overrides_name_the_argument() {
-    let e = error_of(GOOD, &["--set", "split.seed=abc"]);
+    let e = error_of(&good(), &["--set", "split.seed=abc"]);
     assert!(
         e.contains("--set split.seed=abc") && e.contains("invalid type"),
         "{e}"
     );
-    let e = error_of(GOOD, &["--set", "splt.seed=1"]);
+    let e = error_of(&good(), &["--set", "splt.seed=1"]);
     assert!(e.contains("no stage named `splt`"), "{e}");
-    let e = error_of(GOOD, &["--set", "split.sed=1"]);
+    let e = error_of(&good(), &["--set", "split.sed=1"]);
     assert!(e.contains("unknown key `sed`"), "{e}");
-    let e = error_of(GOOD, &["--set", "split.seed"]);
+    let e = error_of(&good(), &["--set", "split.seed"]);
     assert!(e.contains("STAGE.KEY=VALUE"), "{e}");
 }
 

@@ -1,29 +1,18 @@
 //! Names that become paths, the runs/ views, gc and status as a user meets them: each case
 //! drives the real binary on the `_test` stage kind or the bundled ml-latest-small.
 
-use recpipe_tests::{Test, bin, wait_output};
+use recpipe_tests::{Test, bin, test_pipeline, test_stage, wait_output};
 use std::path::Path;
 use std::time::Duration;
 
-const CHAIN: &str = r#"name = "c"
-
-[stages.a]
-kind = "_test"
-value = "a"
-
-[stages.b]
-kind = "_test"
-inputs = ["a"]
-value = "b"
-
-[stages.c]
-kind = "_test"
-inputs = ["b"]
-value = "c"
-"#;
-
+/// `c.toml`: the `_test` chain a → b → c.
 fn chain() -> Test {
-    Test::new().file("c.toml", CHAIN)
+    let stages = [
+        test_stage("a", &[]),
+        test_stage("b", &["a"]),
+        test_stage("c", &["b"]),
+    ];
+    Test::new().file("c.toml", &test_pipeline("c", &stages))
 }
 
 /// The kind/key the view's link for a stage points at (`cache/<kind>/<key>`).

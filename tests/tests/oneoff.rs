@@ -1,6 +1,6 @@
 //! Stage commands without a pipeline file: ingest, synth, split.
 
-use recpipe_tests::Test;
+use recpipe_tests::{Run, Test};
 
 #[test]
 fn ingest_then_split_by_hand() {
@@ -46,32 +46,20 @@ fn ingest_then_split_by_hand() {
         .ok();
 }
 
+/// `recpipe ingest` of the bundled data into `o` with `flags`, which must fail.
+fn ingest_fails(t: &Test, flags: &[&str]) -> Run {
+    let args = [&["ingest", "data/ml-latest-small", "--out", "o"], flags].concat();
+    t.run(&args).fails()
+}
+
 #[test]
 fn oneoff_errors_are_readable() {
     let t = Test::new().with_bundled_data();
-    let r = t
-        .run(&[
-            "ingest",
-            "data/ml-latest-small",
-            "--out",
-            "o",
-            "--on-error",
-            "ignore",
-        ])
-        .fails();
+    let r = ingest_fails(&t, &["--on-error", "ignore"]);
     assert!(r.stderr.contains("--on-error ignore"), "{r}");
     let r = t.run(&["ingest", "data/ml-10m", "--out", "o"]).fails();
     assert!(r.stderr.contains("grouplens.org"), "{r}");
-    let r = t
-        .run(&[
-            "ingest",
-            "data/ml-latest-small",
-            "--out",
-            "o",
-            "--set",
-            "colour=1",
-        ])
-        .fails();
+    let r = ingest_fails(&t, &["--set", "colour=1"]);
     assert!(
         r.stderr.contains("unknown") && r.stderr.contains("colour"),
         "{r}"

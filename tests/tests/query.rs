@@ -6,21 +6,12 @@ use recpipe_core::Ratings;
 use recpipe_core::model::Checkpoint;
 use recpipe_core::parquet_io::read_batches;
 use recpipe_core::ratings::Catalog;
-use recpipe_tests::Test;
+use recpipe_tests::{Test, bundled_pipeline};
 use std::collections::HashSet;
 
 const P: &str = "pipelines/q.toml";
-const PIPELINE: &str = r#"
-name = "q"
-
-[stages.ingest]
-kind = "ingest"
-path = "data/ml-latest-small"
-
-[stages.split]
-kind = "split"
-inputs = ["ingest"]
-valid_fraction = 0.1
+/// The split's keys and the stages after it, over the bundled ingest → split.
+const SPLIT_KEYS_TRAIN_EXPORT: &str = r#"valid_fraction = 0.1
 seed = 42
 
 [stages.train]
@@ -35,8 +26,12 @@ kind = "export"
 inputs = ["train"]
 "#;
 
+fn pipeline() -> String {
+    bundled_pipeline("q", SPLIT_KEYS_TRAIN_EXPORT)
+}
+
 fn project() -> Test {
-    Test::new().with_bundled_data().file(P, PIPELINE)
+    Test::new().with_bundled_data().file(P, &pipeline())
 }
 
 fn built() -> Test {
@@ -297,7 +292,10 @@ fn queries_without_artifacts_say_which_command_builds_them() {
         assert!(!r.stderr.contains("panicked"), "{r}");
     }
     // Two export stages: the query asks which one.
-    let two = format!("{PIPELINE}\n[stages.export_b]\nkind = \"export\"\ninputs = [\"train\"]\n");
+    let two = format!(
+        "{}\n[stages.export_b]\nkind = \"export\"\ninputs = [\"train\"]\n",
+        pipeline()
+    );
     t.write("pipelines/two.toml", &two);
     let r = t
         .run(&["similar", "pipelines/two.toml", "--item", "1"])

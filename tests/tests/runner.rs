@@ -1,35 +1,19 @@
-//! Runner behaviour on the test-only `_test` stage kind (enabled by RECPIPE_TEST_STAGES):
+//! Runner behaviour on the test-only `_test` stage kind (built into the `recpipe-e2e` binary by the `test-stages` feature):
 //! parallelism, locks, kills, failures, overrides, and the show / dag / gc commands.
 
-use recpipe_tests::{Test, wait_output, wait_until};
+use recpipe_tests::{Test, test_pipeline, test_stage, wait_output, wait_until};
 use std::time::Duration;
 
-const DIAMOND: &str = r#"name = "d"
-
-[stages.a]
-kind = "_test"
-value = "a"
-file = "input.txt"
-
-[stages.b]
-kind = "_test"
-inputs = ["a"]
-value = "b"
-
-[stages.c]
-kind = "_test"
-inputs = ["a"]
-value = "c"
-
-[stages.d]
-kind = "_test"
-inputs = ["b", "c"]
-value = "d"
-"#;
-
+/// `d.toml`: the `_test` diamond a → (b, c) → d, where a reads `input.txt`.
 fn diamond() -> Test {
+    let stages = [
+        test_stage("a", &[]) + "file = \"input.txt\"\n",
+        test_stage("b", &["a"]),
+        test_stage("c", &["a"]),
+        test_stage("d", &["b", "c"]),
+    ];
     Test::new()
-        .file("d.toml", DIAMOND)
+        .file("d.toml", &test_pipeline("d", &stages))
         .file("input.txt", "data\n")
 }
 

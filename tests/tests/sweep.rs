@@ -2,7 +2,7 @@
 //! Parquet table sorted by the metric.
 
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt32Array};
-use recpipe_tests::{Run, Test};
+use recpipe_tests::{Run, Test, bundled_pipeline};
 use std::path::Path;
 
 const QS: &str = "pipelines/quickstart.toml";
@@ -312,18 +312,9 @@ fn mistakes_in_grid_or_metric_are_clear_errors() {
     assert_eq!(r.code, Some(2), "--grid is required\n{r}");
 }
 
-/// The quickstart data through a one-epoch train stage.
-const TRAIN_PIPELINE: &str = r#"
-name = "tiny"
-
-[stages.ingest]
-kind = "ingest"
-path = "data/ml-latest-small"
-
-[stages.split]
-kind = "split"
-inputs = ["ingest"]
-seed = 42
+/// The quickstart data through a one-epoch train stage: the split's keys and the train
+/// stage, after the bundled ingest → split.
+const TRAIN_AFTER_SPLIT: &str = r#"seed = 42
 
 [stages.train]
 kind = "train"
@@ -333,9 +324,10 @@ epochs = 1
 
 #[test]
 fn train_grid_ranks_by_validation_rmse() {
-    let t = Test::new()
-        .with_bundled_data()
-        .file("pipelines/tiny.toml", TRAIN_PIPELINE);
+    let t = Test::new().with_bundled_data().file(
+        "pipelines/tiny.toml",
+        &bundled_pipeline("tiny", TRAIN_AFTER_SPLIT),
+    );
     let r = t
         .run(&[
             "sweep",
@@ -349,8 +341,7 @@ fn train_grid_ranks_by_validation_rmse() {
         ])
         .ok();
     assert!(
-        r.stdout
-            .contains("metric train.best_valid_rmse or train.valid_rmse"),
+        r.stdout.contains("metric train.valid_rmse (minimize)"),
         "{r}"
     );
     for n in 2..=4 {
@@ -368,11 +359,7 @@ fn train_grid_ranks_by_validation_rmse() {
     let train_key = col::<StringArray>(&b, "train_key");
     for i in 0..4 {
         let s = summary_of(&t, "train", train_key.value(i));
-        let rmse = s
-            .get("best_valid_rmse")
-            .filter(|v| !v.is_null())
-            .unwrap_or(&s["valid_rmse"]);
-        assert_eq!(metric.value(i), rmse.as_f64().unwrap());
+        assert_eq!(metric.value(i), s["valid_rmse"].as_f64().unwrap());
         assert!(metric.value(i) > 0.5 && metric.value(i) < 2.0);
         if i > 0 {
             assert!(metric.value(i - 1) <= metric.value(i));
@@ -592,4 +579,45 @@ fn cross_validation_over_the_predefined_folds_reports_mean_and_sd() {
         r.stderr.contains("value `3` is not valid") && r.stderr.contains("u3.base"),
         "{r}"
     );
+}
+
+#[test]
+fn evaluate_precision_at_k_ranks_trials_highest_first() {
+    let rest = format!(
+        "{TRAIN_AFTER_SPLIT}\n[stages.evaluate]\nkind = \"evaluate\"\ninputs = [\"train\"]\nplots = false\n"
+    );
+    let t = Test::new()
+        .with_bundled_data()
+        .file("pipelines/tiny.toml", &bundled_pipeline("tiny", &rest));
+    let r = t
+        .run(&[
+            "sweep",
+            "pipelines/tiny.toml",
+            "--grid",
+            "train.k=4,16",
+            "--metric",
+            "evaluate.parts.valid.train.p@10",
+            "--out",
+            "p.parquet",
+        ])
+        .ok();
+    // P@k is a headline evaluate maximizes: no --maximize needed.
+    assert!(
+        r.stdout
+            .contains("metric evaluate.parts.valid.train.p@10 (maximize)"),
+        "{r}"
+    );
+    let b = table(&t.path("p.parquet"));
+    let metric = col::<Float64Array>(&b, "metric");
+    let key = col::<StringArray>(&b, "metric_key");
+    assert_eq!(metric.null_count(), 0);
+    for i in 0..2 {
+        let s = summary_of(&t, "evaluate", key.value(i));
+        let p = s["parts"]["valid"]["train"]["p@10"].as_f64().unwrap();
+        assert_eq!(metric.value(i), p);
+        assert!((0.0..=1.0).contains(&p));
+    }
+    assert!(metric.value(0) >= metric.value(1), "best (highest) first");
+    let (schema, _) = recpipe_core::parquet_io::read_batches(t.path("p.parquet")).unwrap();
+    assert_eq!(schema.metadata()["recpipe.sweep.goal"], "maximize");
 }
