@@ -195,7 +195,7 @@ pub trait Trainer: Send {
     fn evaluate(&self, data: RatingsView<'_>) -> Metrics {
         let mut pred = vec![0.0; data.len()];
         self.predict(data.user, data.item, &mut pred);
-        rating_metrics(Scored {
+        Metrics::of(Scored {
             pred: &pred,
             truth: data.rating,
         })
@@ -208,17 +208,19 @@ pub trait Trainer: Send {
     fn finite(&self) -> bool;
 }
 
-/// RMSE and MAE of `pred` against `truth` (recpipe_core::math, summed sequentially, so the
-/// figures do not depend on the thread count); zeros when there are no rows.
-pub fn rating_metrics(s: Scored<'_>) -> Metrics {
-    if s.pred.is_empty() {
-        return Metrics::default();
-    }
-    let e = s.errors();
-    Metrics {
-        rmse: e.rmse,
-        mae: e.mae,
-        accuracy: None,
+impl Metrics {
+    /// RMSE and MAE of the predictions (recpipe_core::math, summed sequentially, so the
+    /// figures do not depend on the thread count); zeros when there are no rows.
+    pub fn of(s: Scored<'_>) -> Metrics {
+        if s.pred.is_empty() {
+            return Metrics::default();
+        }
+        let e = s.errors();
+        Metrics {
+            rmse: e.rmse,
+            mae: e.mae,
+            accuracy: None,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! biases the weighted sums — so the blend is saved as an ordinary checkpoint and evaluate,
 //! export and predict use it unchanged.
 
-use crate::backend::{Metrics, rating_metrics};
+use crate::backend::Metrics;
 use crate::config::{BlendWeights, Config, ModelKind};
 use crate::error::{Result, TrainError};
 use crate::history::{Epoch, History};
@@ -75,7 +75,7 @@ pub fn blend(
 
 /// The rating metrics of predictions `pred` of `r`'s ratings.
 fn scored(pred: &[f32], r: &Ratings) -> Metrics {
-    rating_metrics(Scored {
+    Metrics::of(Scored {
         pred,
         truth: &r.rating,
     })

@@ -8,9 +8,7 @@ use super::embedding::Touched;
 use super::layers::{self, Layout};
 use super::net::{Buffers, Embeddings, Net};
 use super::rowopt::{RowOpt, Table};
-use crate::backend::{
-    EpochResult, EpochTask, Metrics, ModelSpec, RatingsView, Report, Trainer, rating_metrics,
-};
+use crate::backend::{EpochResult, EpochTask, Metrics, ModelSpec, RatingsView, Report, Trainer};
 use crate::config::ModelKind;
 use crate::init;
 use crate::rng::Rng;
@@ -228,7 +226,7 @@ impl Trainer for NeuralTrainer {
     fn evaluate(&self, data: RatingsView<'_>) -> Metrics {
         let mut pred = vec![0.0; data.len()];
         self.predict(data.user, data.item, &mut pred);
-        let mut m = rating_metrics(Scored {
+        let mut m = Metrics::of(Scored {
             pred: &pred,
             truth: data.rating,
         });
