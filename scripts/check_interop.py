@@ -99,7 +99,7 @@ def check_similar(con, directory):
         ).fetchall()
     ]
     items = sorted(set(items))
-    # The query docs/export.md shows, with the filter the export applied.
+    # The query the README's export section shows, with the filter the export applied.
     query = f"""
         WITH e AS (
             SELECT item_idx, title, n_ratings, embedding::FLOAT[{k}] AS v
