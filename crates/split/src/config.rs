@@ -147,6 +147,18 @@ impl Config {
     /// Checks that need no data: ranges, keys that do not apply to the strategy, required files.
     /// A key that would silently have no effect is an error, like an unknown key.
     pub fn validate(&self) -> Result<(), SplitError> {
+        self.validate_fractions()?;
+        self.validate_compat()?;
+        self.validate_k()?;
+        if self.strategy == Strategy::Predefined {
+            self.validate_predefined()
+        } else {
+            self.validate_no_files()
+        }
+    }
+
+    /// valid_fraction and test_fraction: in range, leaving train rows, and only where used.
+    fn validate_fractions(&self) -> Result<(), SplitError> {
         let s = self.strategy.name();
         for (key, v) in [
             ("valid_fraction", self.valid_fraction),
@@ -189,6 +201,12 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `compat` only with `random`, a two-way split and a 32-bit seed.
+    fn validate_compat(&self) -> Result<(), SplitError> {
+        let s = self.strategy.name();
         if let Some(c) = self.compat {
             if self.strategy != Strategy::Random {
                 return Err(SplitError::config(
@@ -218,6 +236,12 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `k` only with `leave_last_k`, and at least 1 there.
+    fn validate_k(&self) -> Result<(), SplitError> {
+        let s = self.strategy.name();
         if self.strategy == Strategy::LeaveLastK {
             if self.k == 0 {
                 return Err(SplitError::config(
@@ -231,62 +255,69 @@ impl Config {
                 format!("only applies to strategy `leave_last_k`, not `{s}`; remove it"),
             ));
         }
-        if self.strategy == Strategy::Predefined {
-            if self.train_file.is_none() {
+        Ok(())
+    }
+
+    /// `predefined`: the files it needs, no keys it ignores, and the fold.
+    fn validate_predefined(&self) -> Result<(), SplitError> {
+        if self.train_file.is_none() {
+            return Err(SplitError::config(
+                "train_file",
+                "strategy `predefined` needs `train_file` (and `test_file`), \
+                 e.g. train_file = \"data/ml-100k/u1.base\"",
+            ));
+        }
+        if self.test_file.is_none() {
+            return Err(SplitError::config(
+                "test_file",
+                "strategy `predefined` needs `test_file`, e.g. test_file = \"data/ml-100k/u1.test\"",
+            ));
+        }
+        if self.test_fraction != DEFAULT_TEST_FRACTION {
+            return Err(SplitError::config(
+                "test_fraction",
+                "has no effect with strategy `predefined`: test is `test_file`; remove it",
+            ));
+        }
+        if self.valid_file.is_some() && self.valid_fraction != DEFAULT_VALID_FRACTION {
+            return Err(SplitError::config(
+                "valid_fraction",
+                "has no effect when `valid_file` is given; remove one of them",
+            ));
+        }
+        if self.min_ratings != 0 {
+            return Err(SplitError::config(
+                "min_ratings",
+                "is not supported with strategy `predefined`: the files are used as given",
+            ));
+        }
+        self.validate_fold()
+    }
+
+    /// Every other strategy: no `fold` and no predefined files.
+    fn validate_no_files(&self) -> Result<(), SplitError> {
+        let s = self.strategy.name();
+        if self.fold.is_some() {
+            return Err(SplitError::config(
+                "fold",
+                format!(
+                    "only applies to strategy `predefined`, not `{s}` (it fills in \
+                     `{FOLD_PLACEHOLDER}` in train_file / test_file); remove it"
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("train_file", &self.train_file),
+            ("test_file", &self.test_file),
+            ("valid_file", &self.valid_file),
+        ] {
+            if v.is_some() {
                 return Err(SplitError::config(
-                    "train_file",
-                    "strategy `predefined` needs `train_file` (and `test_file`), \
-                     e.g. train_file = \"data/ml-100k/u1.base\"",
-                ));
-            }
-            if self.test_file.is_none() {
-                return Err(SplitError::config(
-                    "test_file",
-                    "strategy `predefined` needs `test_file`, e.g. test_file = \"data/ml-100k/u1.test\"",
-                ));
-            }
-            if self.test_fraction != DEFAULT_TEST_FRACTION {
-                return Err(SplitError::config(
-                    "test_fraction",
-                    "has no effect with strategy `predefined`: test is `test_file`; remove it",
-                ));
-            }
-            if self.valid_file.is_some() && self.valid_fraction != DEFAULT_VALID_FRACTION {
-                return Err(SplitError::config(
-                    "valid_fraction",
-                    "has no effect when `valid_file` is given; remove one of them",
-                ));
-            }
-            if self.min_ratings != 0 {
-                return Err(SplitError::config(
-                    "min_ratings",
-                    "is not supported with strategy `predefined`: the files are used as given",
-                ));
-            }
-            self.validate_fold()?;
-        } else {
-            if self.fold.is_some() {
-                return Err(SplitError::config(
-                    "fold",
+                    key,
                     format!(
-                        "only applies to strategy `predefined`, not `{s}` (it fills in \
-                         `{FOLD_PLACEHOLDER}` in train_file / test_file); remove it"
+                        "only applies to strategy `predefined`, not `{s}`; set strategy = \"predefined\" or remove it"
                     ),
                 ));
-            }
-            for (key, v) in [
-                ("train_file", &self.train_file),
-                ("test_file", &self.test_file),
-                ("valid_file", &self.valid_file),
-            ] {
-                if v.is_some() {
-                    return Err(SplitError::config(
-                        key,
-                        format!(
-                            "only applies to strategy `predefined`, not `{s}`; set strategy = \"predefined\" or remove it"
-                        ),
-                    ));
-                }
             }
         }
         Ok(())

@@ -18,17 +18,12 @@ pub use config::{Config, Strategy};
 pub use error::SplitError;
 pub use summary::{PartSummary, Summary};
 
+use recpipe_core::layout;
 use recpipe_core::ratings::Catalog;
 use recpipe_core::rng::SplitMix64;
 use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage, fsutil};
 use std::path::{Path, PathBuf};
 use strategies::{DROPPED, Fractions, LastK, TEST, TRAIN, VALID, Within};
-
-/// Output file names.
-pub const TRAIN_FILE: &str = "train.parquet";
-pub const VALID_FILE: &str = "valid.parquet";
-pub const TEST_FILE: &str = "test.parquet";
-pub const SUMMARY_FILE: &str = "split.json";
 
 pub struct SplitStage;
 
@@ -37,6 +32,7 @@ impl Stage for SplitStage {
     const FORMAT_VERSION: u32 = 1;
     type Config = Config;
     type Error = SplitError;
+    const SIGNATURES: &'static [&'static [&'static str]] = &[&[layout::split::TRAIN]];
 
     fn validate(cfg: &Self::Config) -> std::result::Result<(), Self::Error> {
         cfg.validate()
@@ -102,13 +98,18 @@ pub fn split(
     };
 
     let bar = progress.count(3, "writing");
-    for (label, name) in [(TRAIN, TRAIN_FILE), (VALID, VALID_FILE), (TEST, TEST_FILE)] {
+    let files = [
+        (TRAIN, layout::split::TRAIN),
+        (VALID, layout::split::VALID),
+        (TEST, layout::split::TEST),
+    ];
+    for (label, name) in files {
         let rows: Vec<usize> = (0..part.len()).filter(|&i| part[i] == label).collect();
         ratings.select(&rows).write(out_dir.join(name))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    fsutil::write_json(out_dir.join(SUMMARY_FILE), &summary)?;
+    fsutil::write_json(out_dir.join(layout::split::SUMMARY), &summary)?;
     tracing::debug!(
         train = summary.train.rows,
         valid = summary.valid.rows,
@@ -130,33 +131,7 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
         }
         return Ok((loaded.ratings, loaded.part, 0));
     }
-
-    let path = ingest_dir.join("ratings.parquet");
-    memory::check(&path)?;
-    let r = Ratings::read(&path)?;
-    if r.is_empty() {
-        return Err(SplitError::Empty {
-            path,
-            hint: "; check the ingest stage's input and filters".into(),
-        });
-    }
-    if u32::try_from(r.len()).is_err() {
-        return Err(SplitError::TooLarge {
-            rows: r.len(),
-            path,
-        });
-    }
-    let needs_ts = cfg.strategy.needs_timestamps();
-    let ts = match (&r.timestamp, needs_ts) {
-        (None, true) => {
-            return Err(SplitError::NoTimestamps {
-                strategy: cfg.strategy.name(),
-                path,
-            });
-        }
-        (ts, _) => ts.as_deref().unwrap_or(&[]),
-    };
-
+    let (path, r) = read_ratings(cfg, ingest_dir)?;
     let mut part = vec![TRAIN; r.len()];
     let dropped = if cfg.min_ratings > 1 {
         strategies::drop_sparse_users(&r.user, r.n_users, cfg.min_ratings, &mut part)
@@ -173,42 +148,74 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
             ),
         });
     }
+    hold_out(cfg, &r, &mut part);
+    debug_assert!(part.iter().all(|&p| p <= DROPPED));
+    Ok((r, part, dropped))
+}
+
+/// The ingest artifact's ratings (and their path), checked for what the strategy needs.
+fn read_ratings(cfg: &Config, ingest_dir: &Path) -> Result<(PathBuf, Ratings), SplitError> {
+    let path = ingest_dir.join(layout::ingest::RATINGS);
+    memory::check(&path)?;
+    let r = Ratings::read(&path)?;
+    if r.is_empty() {
+        return Err(SplitError::Empty {
+            path,
+            hint: "; check the ingest stage's input and filters".into(),
+        });
+    }
+    if u32::try_from(r.len()).is_err() {
+        return Err(SplitError::TooLarge {
+            rows: r.len(),
+            path,
+        });
+    }
+    if r.timestamp.is_none() && cfg.strategy.needs_timestamps() {
+        return Err(SplitError::NoTimestamps {
+            strategy: cfg.strategy.name(),
+            path,
+        });
+    }
+    Ok((path, r))
+}
+
+/// Moves the valid and test rows of the configured strategy out of TRAIN.
+fn hold_out(cfg: &Config, r: &Ratings, part: &mut [u8]) {
+    let ts = r.timestamp.as_deref().unwrap_or(&[]);
     let (vf, tf) = (cfg.valid_fraction, cfg.test_fraction);
     match cfg.strategy {
         Strategy::Random => match cfg.compat {
             // validate() checked that the seed fits NumPy's 32-bit seeds.
-            Some(c) => strategies::random_compat(&mut part, vf, cfg.seed as u32, c),
-            None => strategies::random(&mut part, vf, tf, cfg.seed),
+            Some(c) => strategies::random_compat(part, vf, cfg.seed as u32, c),
+            None => strategies::random(part, vf, tf, cfg.seed),
         },
-        Strategy::Chronological => strategies::chronological(&mut part, ts, vf, tf),
+        Strategy::Chronological => strategies::chronological(part, ts, vf, tf),
         Strategy::UserRandom => strategies::per_user(
-            &mut part,
+            part,
             &r.user,
             r.n_users,
             &mut Fractions::new(vf, tf),
             Within::Random(SplitMix64::new(cfg.seed)),
         ),
         Strategy::UserChronological => strategies::per_user(
-            &mut part,
+            part,
             &r.user,
             r.n_users,
             &mut Fractions::new(vf, tf),
             Within::Latest(ts),
         ),
         Strategy::LeaveLastK => strategies::per_user(
-            &mut part,
+            part,
             &r.user,
             r.n_users,
             &mut LastK(cfg.k as usize),
             Within::Latest(ts),
         ),
-        Strategy::Predefined => unreachable!("handled above"),
+        Strategy::Predefined => unreachable!("handled in assign"),
     }
-    debug_assert!(part.iter().all(|&p| p <= DROPPED));
-    Ok((r, part, dropped))
 }
 
 /// Reads an artifact's split.json (for `recpipe show` and downstream stages).
 pub fn read_summary(split_dir: &Path) -> Result<Summary, SplitError> {
-    Ok(fsutil::read_json(split_dir.join(SUMMARY_FILE))?)
+    Ok(fsutil::read_json(split_dir.join(layout::split::SUMMARY))?)
 }

@@ -35,6 +35,24 @@ impl IdMap {
             IdMap::Str(m) => m.get(field).copied(),
         }
     }
+
+    fn len(&self) -> usize {
+        match self {
+            IdMap::Int(m) => m.len(),
+            IdMap::Str(m) => m.len(),
+        }
+    }
+
+    /// The dense idx of a `what` ("user", "item") id field; else the error for a line.
+    fn lookup(&self, field: &str, what: &str) -> Result<u32, String> {
+        self.get(field).ok_or_else(|| {
+            format!(
+                "{what} id `{field}` is not in the ingest artifact's {what}s table ({} {what}s); \
+                 the predefined files must come from the data set that ingest read",
+                self.len()
+            )
+        })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -135,14 +153,8 @@ pub(crate) fn load(cfg: &Config, catalog: &Catalog) -> Result<Loaded, SplitError
     })
 }
 
-fn read_file(
-    key: &'static str,
-    path: &Path,
-    part: u8,
-    users: &IdMap,
-    items: &IdMap,
-    cols: &mut Columns,
-) -> Result<(), SplitError> {
+/// The text of a predefined file; a file error names the config key.
+fn read_text(key: &'static str, path: &Path) -> Result<String, SplitError> {
     let file_err = |message: String| SplitError::File {
         key,
         path: path.to_path_buf(),
@@ -155,111 +167,131 @@ fn read_file(
             file_err(format!("cannot read: {e}"))
         }
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         file_err(format!(
             "not UTF-8 text (invalid byte at offset {}); expected lines of `user item rating [timestamp]`",
             e.utf8_error().valid_up_to()
         ))
-    })?;
+    })
+}
+
+/// How a file's lines look, from its first non-blank line: the separator, the field count,
+/// and the first data line (after a header, if any).
+#[derive(Clone, Copy)]
+struct Shape {
+    sep: Sep,
+    fields: usize,
+    first: usize,
+}
+
+impl Shape {
+    /// The shape `line` (line number `lineno`) sets; `None` in `.1` when it is a header.
+    fn detect(line: &str, lineno: usize, users: &IdMap) -> Result<(Shape, bool), String> {
+        let mut fields = [""; 5];
+        let sep = Sep::detect(line);
+        let n = sep.split(line, &mut fields);
+        if !(3..=4).contains(&n) {
+            return Err(format!(
+                "expected 3 or 4 fields (user item rating [timestamp]), found {n}"
+            ));
+        }
+        // A header (`userId,movieId,rating`) has neither a number as rating nor a known
+        // user; a bad first data line still gets its own error later.
+        let header = fields[2].parse::<f32>().is_err() && users.get(fields[0]).is_none();
+        let first = if header { lineno + 1 } else { lineno };
+        Ok((
+            Shape {
+                sep,
+                fields: n,
+                first,
+            },
+            header,
+        ))
+    }
+}
+
+fn read_file(
+    key: &'static str,
+    path: &Path,
+    part: u8,
+    users: &IdMap,
+    items: &IdMap,
+    cols: &mut Columns,
+) -> Result<(), SplitError> {
+    let text = read_text(key, path)?;
     let line_err = |line: usize, message: String| SplitError::Line {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let mut layout: Option<(Sep, usize, usize)> = None; // separator, field count, first data line
-    let mut fields = [""; 5];
+    let mut shape: Option<Shape> = None;
     let mut rows = 0usize;
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         if line.trim().is_empty() {
             continue;
         }
-        let (sep, want, first) = match layout {
-            Some(l) => l,
+        let s = match shape {
+            Some(s) => s,
             None => {
-                let sep = Sep::detect(line);
-                let n = sep.split(line, &mut fields);
-                if !(3..=4).contains(&n) {
-                    return Err(line_err(
-                        lineno,
-                        format!("expected 3 or 4 fields (user item rating [timestamp]), found {n}"),
-                    ));
-                }
-                // A header (`userId,movieId,rating`) has neither a number as rating nor a
-                // known user; a bad first data line still gets its own error below.
-                if fields[2].parse::<f32>().is_err() && users.get(fields[0]).is_none() {
-                    layout = Some((sep, n, lineno + 1));
+                let (s, header) =
+                    Shape::detect(line, lineno, users).map_err(|m| line_err(lineno, m))?;
+                shape = Some(s);
+                if header {
                     continue;
                 }
-                layout = Some((sep, n, lineno));
-                (sep, n, lineno)
+                s
             }
         };
-        let n = sep.split(line, &mut fields);
-        if n != want {
-            return Err(line_err(
-                lineno,
-                format!(
-                    "found {n} fields where line {first} has {want}; every line must be \
-                     `user item rating{}`",
-                    if want == 4 { " timestamp" } else { "" }
-                ),
-            ));
-        }
-        let u = users.get(fields[0]).ok_or_else(|| {
-            line_err(
-                lineno,
-                format!(
-                    "user id `{}` is not in the ingest artifact's users table ({} users); \
-                     the predefined files must come from the data set that ingest read",
-                    fields[0],
-                    match users {
-                        IdMap::Int(m) => m.len(),
-                        IdMap::Str(m) => m.len(),
-                    }
-                ),
-            )
-        })?;
-        let it = items.get(fields[1]).ok_or_else(|| {
-            line_err(
-                lineno,
-                format!(
-                    "item id `{}` is not in the ingest artifact's items table ({} items); \
-                     the predefined files must come from the data set that ingest read",
-                    fields[1],
-                    match items {
-                        IdMap::Int(m) => m.len(),
-                        IdMap::Str(m) => m.len(),
-                    }
-                ),
-            )
-        })?;
-        let r = fields[2]
-            .parse::<f32>()
-            .ok()
-            .filter(|r| r.is_finite())
-            .ok_or_else(|| line_err(lineno, format!("rating `{}` is not a number", fields[2])))?;
-        if want == 4 {
-            let t = fields[3].parse::<i64>().map_err(|_| {
-                line_err(
-                    lineno,
-                    format!("timestamp `{}` is not an integer (seconds)", fields[3]),
-                )
-            })?;
-            cols.timestamp.push(t);
-        } else {
-            cols.all_timestamped = false;
-        }
-        cols.user.push(u);
-        cols.item.push(it);
-        cols.rating.push(r);
-        cols.part.push(part);
+        row(line, s, (users, items), part, cols).map_err(|m| line_err(lineno, m))?;
         rows += 1;
     }
     if rows == 0 {
-        return Err(file_err(
-            "has no ratings; expected lines of `user item rating [timestamp]`".into(),
+        return Err(SplitError::File {
+            key,
+            path: path.to_path_buf(),
+            message: "has no ratings; expected lines of `user item rating [timestamp]`".into(),
+        });
+    }
+    Ok(())
+}
+
+/// One data line of shape `s` appended to `cols`, labelled `part`; else why not.
+fn row(
+    line: &str,
+    s: Shape,
+    (users, items): (&IdMap, &IdMap),
+    part: u8,
+    cols: &mut Columns,
+) -> Result<(), String> {
+    let mut fields = [""; 5];
+    let n = s.sep.split(line, &mut fields);
+    if n != s.fields {
+        return Err(format!(
+            "found {n} fields where line {} has {}; every line must be `user item rating{}`",
+            s.first,
+            s.fields,
+            if s.fields == 4 { " timestamp" } else { "" }
         ));
     }
+    let u = users.lookup(fields[0], "user")?;
+    let it = items.lookup(fields[1], "item")?;
+    let r = fields[2]
+        .parse::<f32>()
+        .ok()
+        .filter(|r| r.is_finite())
+        .ok_or_else(|| format!("rating `{}` is not a number", fields[2]))?;
+    if s.fields == 4 {
+        let t = fields[3]
+            .parse::<i64>()
+            .map_err(|_| format!("timestamp `{}` is not an integer (seconds)", fields[3]))?;
+        cols.timestamp.push(t);
+    } else {
+        cols.all_timestamped = false;
+    }
+    cols.user.push(u);
+    cols.item.push(it);
+    cols.rating.push(r);
+    cols.part.push(part);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! predefined file) are left alone, so the steps compose.
 
 use crate::config::Compat;
+use recpipe_core::csr::Csr;
 use recpipe_core::rng::{NumpyRandomState, SplitMix64};
 
 pub const TRAIN: u8 = 0;
@@ -158,25 +159,15 @@ pub fn per_user(
     quota: &mut impl Quota,
     mut within: Within<'_>,
 ) {
-    let mut offsets = vec![0usize; n_users as usize + 1];
-    for (&u, &p) in user.iter().zip(part.iter()) {
-        if p == TRAIN {
-            offsets[u as usize + 1] += 1;
-        }
-    }
-    for i in 0..n_users as usize {
-        offsets[i + 1] += offsets[i];
-    }
-    let mut next = offsets.clone();
-    let mut rows = vec![0u32; offsets[n_users as usize]];
-    for (i, (&u, &p)) in user.iter().zip(part.iter()).enumerate() {
-        if p == TRAIN {
-            rows[next[u as usize]] = i as u32;
-            next[u as usize] += 1;
-        }
-    }
-    for u in 0..n_users as usize {
-        let slice = &mut rows[offsets[u]..offsets[u + 1]];
+    let eligible = user
+        .iter()
+        .zip(part.iter())
+        .enumerate()
+        .filter(|&(_, (_, &p))| p == TRAIN)
+        .map(|(i, (&u, _))| (u, i as u32));
+    let mut rows = Csr::group(n_users as usize, eligible);
+    for u in 0..n_users {
+        let slice = rows.row_mut(u);
         let n = slice.len();
         let (n_valid, n_test) = quota.take(n);
         match &mut within {
