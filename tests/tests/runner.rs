@@ -1,5 +1,6 @@
-//! Runner behaviour on the test-only `_test` stage kind (built into the `recpipe-e2e` binary by the `test-stages` feature):
-//! parallelism, locks, kills, failures, overrides, and the show / dag / gc commands.
+//! Runner behaviour on the test-only `_test` stage kind (built into the `recpipe-e2e` binary by
+//! the `test-stages` feature): parallelism, locks, kills, failures, overrides, and the show /
+//! dag / gc commands.
 
 use recpipe_tests::{Test, test_pipeline, test_stage, wait_output, wait_until};
 use std::time::Duration;
