@@ -47,16 +47,62 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The frame every plot shares: the caption, margins and axis label areas.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(caption, (FONT, 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60);
+    b
+}
+
+/// One labelled line with a dot at every point.
+fn line_with_dots<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    pts: Vec<(X::ValueType, Y::ValueType)>,
+    label: &str,
+    color: RGBAColor,
+    dot: i32,
+) -> Result<(), String>
+where
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    chart
+        .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    chart
+        .draw_series(pts.into_iter().map(|p| Circle::new(p, dot, color.filled())))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The legend box, top right.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Train loss and valid RMSE per epoch.
 pub fn learning_curve(path: &Path, model: &str, h: &History) -> Result<(), EvaluateError> {
     let (y0, y1) = padded_range(h.train_loss.iter().chain(&h.valid_rmse).copied());
     let (x0, x1) = padded_range(h.epoch.iter().copied());
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("Learning curve: {model}"), (FONT, 22))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = frame(root, &format!("Learning curve: {model}"))
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| e.to_string())?;
         chart
@@ -80,21 +126,9 @@ pub fn learning_curve(path: &Path, model: &str, h: &History) -> Result<(), Evalu
             if pts.is_empty() {
                 continue;
             }
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| e.to_string())?;
+            line_with_dots(&mut chart, pts, label, color.to_rgba(), 3)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart)
     })
 }
 
@@ -125,11 +159,7 @@ pub fn rating_distribution(
     let hp = histogram(pred, lo, n_bins);
     let ymax = ha.iter().chain(&hp).copied().fold(1.0, f64::max) * 1.1;
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = frame(root, title)
             .build_cartesian_2d((lo - 0.5) as f64..(hi + 0.5) as f64, 0.0..ymax)
             .map_err(|e| e.to_string())?;
         chart
@@ -152,12 +182,7 @@ pub fn rating_distribution(
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart)
     })
 }
 
@@ -177,11 +202,7 @@ pub fn error_by_activity(
     let n = labels.len() as i32;
     let (y0, y1) = padded_range(rows.iter().flat_map(|(_, b)| b.iter().map(|m| m.rmse)));
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = frame(root, title)
             .build_cartesian_2d((0..n).into_segmented(), y0.min(0.0).max(y0 - 0.2)..y1)
             .map_err(|e| e.to_string())?;
         chart
@@ -205,21 +226,9 @@ pub fn error_by_activity(
                 .filter(|(_, b)| b.rmse.is_finite())
                 .map(|(i, b)| (SegmentValue::CenterOf(i as i32), b.rmse))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| e.to_string())?;
+            line_with_dots(&mut chart, pts, name, color, 4)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart)
     })
 }
 

@@ -59,6 +59,15 @@ fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
         "## {} ({} ratings, {} users)\n",
         p.part, p.n_ratings, p.n_users
     );
+    rating_table(out, p, eval);
+    improvements_table(out, p, eval);
+    ranking_table(out, p, eval);
+    activity_table(out, p);
+    let _ = writeln!(out);
+}
+
+/// RMSE, MAE, R² (and accuracy for classifiers) of every model and baseline.
+fn rating_table(out: &mut String, p: &PartResult, eval: &Evaluation) {
     let classifier = p.rating.iter().any(|r| r.metrics.accuracy.is_some());
     let _ = writeln!(out, "### Rating prediction\n");
     let _ = write!(out, "| model | role | RMSE | MAE | R² |");
@@ -93,87 +102,101 @@ fn part_section(out: &mut String, p: &PartResult, eval: &Evaluation) {
             }
         );
     }
-    if !p.improvements.is_empty() {
-        let _ = writeln!(out, "\n### Model vs baselines (RMSE, lower is better)\n");
+}
+
+/// How far each model's RMSE is below each baseline's.
+fn improvements_table(out: &mut String, p: &PartResult, eval: &Evaluation) {
+    if p.improvements.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### Model vs baselines (RMSE, lower is better)\n");
+    let _ = writeln!(
+        out,
+        "| model | baseline | baseline RMSE | model RMSE | gain | gain % |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    for i in &p.improvements {
         let _ = writeln!(
             out,
-            "| model | baseline | baseline RMSE | model RMSE | gain | gain % |"
-        );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
-        for i in &p.improvements {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:+.4} | {:+.1}% |",
-                cell(&label(eval, &i.model)),
-                cell(&i.baseline),
-                f(i.baseline_rmse, 4),
-                f(i.model_rmse, 4),
-                i.rmse_gain,
-                i.rmse_gain_pct
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\nA positive gain means the model's RMSE is that much below the baseline's."
+            "| {} | {} | {} | {} | {:+.4} | {:+.1}% |",
+            cell(&label(eval, &i.model)),
+            cell(&i.baseline),
+            f(i.baseline_rmse, 4),
+            f(i.model_rmse, 4),
+            i.rmse_gain,
+            i.rmse_gain_pct
         );
     }
-    if let Some(first) = p.ranking.first() {
-        let k = eval.k;
+    let _ = writeln!(
+        out,
+        "\nA positive gain means the model's RMSE is that much below the baseline's."
+    );
+}
+
+/// The top-k metrics of every ranker.
+fn ranking_table(out: &mut String, p: &PartResult, eval: &Evaluation) {
+    let Some(first) = p.ranking.first() else {
+        return;
+    };
+    let k = eval.k;
+    let _ = writeln!(
+        out,
+        "\n### Ranking @{k}\n\n{} users ranked over every item they did not rate in train; \
+         {} of them have at least one relevant item (rating ≥ {}) and form the averages.\n",
+        first.metrics.n_users, first.metrics.n_users_with_relevant, eval.relevance_threshold
+    );
+    let _ = writeln!(
+        out,
+        "| model | P@{k} | R@{k} | NDCG@{k} | MAP@{k} | hit rate | coverage | novelty | seconds |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &p.ranking {
+        let m = &r.metrics;
         let _ = writeln!(
             out,
-            "\n### Ranking @{k}\n\n{} users ranked over every item they did not rate in train; \
-             {} of them have at least one relevant item (rating ≥ {}) and form the averages.\n",
-            first.metrics.n_users, first.metrics.n_users_with_relevant, eval.relevance_threshold
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&label(eval, &r.name)),
+            f(m.precision, 4),
+            f(m.recall, 4),
+            f(m.ndcg, 4),
+            f(m.map, 4),
+            f(m.hit_rate, 3),
+            f(m.coverage, 3),
+            f(m.novelty, 2),
+            f(r.seconds, 3)
         );
-        let _ = writeln!(
-            out,
-            "| model | P@{k} | R@{k} | NDCG@{k} | MAP@{k} | hit rate | coverage | novelty | seconds |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for r in &p.ranking {
-            let m = &r.metrics;
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                cell(&label(eval, &r.name)),
-                f(m.precision, 4),
-                f(m.recall, 4),
-                f(m.ndcg, 4),
-                f(m.map, 4),
-                f(m.hit_rate, 3),
-                f(m.coverage, 3),
-                f(m.novelty, 2),
-                f(r.seconds, 3)
-            );
-        }
     }
-    if let Some(first) = p.activity.first() {
-        let _ = writeln!(
-            out,
-            "\n### RMSE by user activity (train ratings per user)\n"
-        );
-        let _ = write!(out, "| activity | users | ratings |");
-        for a in &p.activity {
-            let _ = write!(out, " {} |", cell(&a.name));
-        }
-        let _ = write!(out, "\n|---|---:|---:|");
-        for _ in &p.activity {
-            let _ = write!(out, "---:|");
-        }
-        let _ = writeln!(out);
-        for (b, bucket) in first.buckets.iter().enumerate() {
-            let _ = write!(
-                out,
-                "| {} | {} | {} |",
-                bucket.label, bucket.n_users, bucket.n_ratings
-            );
-            for a in &p.activity {
-                let _ = write!(out, " {} |", f(a.buckets[b].rmse, 4));
-            }
-            let _ = writeln!(out);
-        }
+}
+
+/// RMSE per user-activity bucket, one column per model or baseline.
+fn activity_table(out: &mut String, p: &PartResult) {
+    let Some(first) = p.activity.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n### RMSE by user activity (train ratings per user)\n"
+    );
+    let _ = write!(out, "| activity | users | ratings |");
+    for a in &p.activity {
+        let _ = write!(out, " {} |", cell(&a.name));
+    }
+    let _ = write!(out, "\n|---|---:|---:|");
+    for _ in &p.activity {
+        let _ = write!(out, "---:|");
     }
     let _ = writeln!(out);
+    for (b, bucket) in first.buckets.iter().enumerate() {
+        let _ = write!(
+            out,
+            "| {} | {} | {} |",
+            bucket.label, bucket.n_users, bucket.n_ratings
+        );
+        for a in &p.activity {
+            let _ = write!(out, " {} |", f(a.buckets[b].rmse, 4));
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn crosstab_section(out: &mut String, c: &Crosstab) {

@@ -138,69 +138,15 @@ pub(crate) fn build(layout: &Layout, cfg: &Config) -> Result<Spec, IngestError> 
         Encoding::Auto => !matches!(layout.format, Format::Ml1m | Format::Ml100k),
     };
     let generic = matches!(layout.format, Format::Generic | Format::Auto);
-    let by_name = [&cfg.user_col, &cfg.item_col, &cfg.rating_col]
-        .into_iter()
-        .chain(cfg.timestamp_col.as_ref())
-        .any(|c| matches!(c, Column::Name(_)));
-    let header = match cfg.header {
-        Some(h) => h,
-        None if generic && by_name => true,
-        None => {
-            let r = match (&cfg.rating_col, generic) {
-                (Column::Index(i), true) => *i,
-                _ => 2,
-            };
-            first_fields
-                .get(r)
-                .is_none_or(|f| parse_f32(f.trim().as_bytes()).is_none())
-        }
-    };
+    let header = has_header(cfg, generic, &first_fields);
     let n_fields = if generic { first_fields.len() } else { 4 };
-    let head = header.then_some(first_fields.as_slice());
-    if !generic {
-        return Ok(Spec {
-            delim,
-            header,
-            n_fields,
-            user: 0,
-            item: 1,
-            rating: 2,
-            timestamp: (!cfg.no_timestamp).then_some(3),
-            range: cfg.rating_range,
-            ids_utf8,
-            block: crate::parse::BLOCK,
-            sub_chunk: crate::parse::SUB_CHUNK,
-        });
-    }
-    let user = resolve_column("user_col", &cfg.user_col, head, n_fields)?;
-    let item = resolve_column("item_col", &cfg.item_col, head, n_fields)?;
-    let rating = resolve_column("rating_col", &cfg.rating_col, head, n_fields)?;
-    let timestamp = if cfg.no_timestamp {
-        None
-    } else if let Some(c) = &cfg.timestamp_col {
-        Some(resolve_column("timestamp_col", c, head, n_fields)?)
-    } else if let Some(i) = head.and_then(|h| {
-        h.iter()
-            .position(|f| f.trim().eq_ignore_ascii_case("timestamp"))
-    }) {
-        Some(i)
-    } else {
+    let (user, item, rating, timestamp) = if generic {
+        let head = header.then_some(first_fields.as_slice());
         let data = if header { lines.get(1) } else { Some(first) };
-        let candidate = (0..n_fields).find(|i| ![user, item, rating].contains(i) && *i >= 3);
-        candidate.filter(|&i| {
-            data.map(|l| fields(l, &delim))
-                .and_then(|f| f.get(i).map(|v| parse_i64(v.trim().as_bytes()).is_some()))
-                .unwrap_or(false)
-        })
+        generic_columns(cfg, head, n_fields, data.map(|l| fields(l, &delim)))?
+    } else {
+        (0, 1, 2, (!cfg.no_timestamp).then_some(3))
     };
-    if user == item || user == rating || item == rating {
-        return Err(IngestError::config(
-            "user_col",
-            format!(
-                "user, item and rating must be different columns (got {user}, {item}, {rating})"
-            ),
-        ));
-    }
     Ok(Spec {
         delim,
         header,
@@ -214,4 +160,67 @@ pub(crate) fn build(layout: &Layout, cfg: &Config) -> Result<Spec, IngestError> 
         block: crate::parse::BLOCK,
         sub_chunk: crate::parse::SUB_CHUNK,
     })
+}
+
+/// `header`, or a guess: a generic file named by column names has one; otherwise the
+/// first line has one when its rating field is not a number.
+fn has_header(cfg: &Config, generic: bool, first_fields: &[String]) -> bool {
+    let by_name = [&cfg.user_col, &cfg.item_col, &cfg.rating_col]
+        .into_iter()
+        .chain(cfg.timestamp_col.as_ref())
+        .any(|c| matches!(c, Column::Name(_)));
+    match cfg.header {
+        Some(h) => h,
+        None if generic && by_name => true,
+        None => {
+            let r = match (&cfg.rating_col, generic) {
+                (Column::Index(i), true) => *i,
+                _ => 2,
+            };
+            first_fields
+                .get(r)
+                .is_none_or(|f| parse_f32(f.trim().as_bytes()).is_none())
+        }
+    }
+}
+
+/// The user, item, rating and timestamp positions of a generic file: as configured (by
+/// name in the header `head`, or by position), the timestamp also found by its header
+/// name or, without a header, as an integer column after the first three (`data`: the
+/// first data line's fields).
+fn generic_columns(
+    cfg: &Config,
+    head: Option<&[String]>,
+    n_fields: usize,
+    data: Option<Vec<String>>,
+) -> Result<(usize, usize, usize, Option<usize>), IngestError> {
+    let user = resolve_column("user_col", &cfg.user_col, head, n_fields)?;
+    let item = resolve_column("item_col", &cfg.item_col, head, n_fields)?;
+    let rating = resolve_column("rating_col", &cfg.rating_col, head, n_fields)?;
+    let timestamp = if cfg.no_timestamp {
+        None
+    } else if let Some(c) = &cfg.timestamp_col {
+        Some(resolve_column("timestamp_col", c, head, n_fields)?)
+    } else if let Some(i) = head.and_then(|h| {
+        h.iter()
+            .position(|f| f.trim().eq_ignore_ascii_case("timestamp"))
+    }) {
+        Some(i)
+    } else {
+        let candidate = (0..n_fields).find(|i| ![user, item, rating].contains(i) && *i >= 3);
+        candidate.filter(|&i| {
+            data.as_ref()
+                .and_then(|f| f.get(i).map(|v| parse_i64(v.trim().as_bytes()).is_some()))
+                .unwrap_or(false)
+        })
+    };
+    if user == item || user == rating || item == rating {
+        return Err(IngestError::config(
+            "user_col",
+            format!(
+                "user, item and rating must be different columns (got {user}, {item}, {rating})"
+            ),
+        ));
+    }
+    Ok((user, item, rating, timestamp))
 }

@@ -63,6 +63,19 @@ pub(crate) fn apply(
         }
         UnknownItems::Reject => {}
     }
+    reject(src, &rows, &missing, cols, (user_ids, item_ids))?;
+    Ok(rows.len() as u64)
+}
+
+/// Moves `rows` (the ratings of `missing` items) into `cols.rejects` with their text, then
+/// drops them and renumbers the ids that are left.
+fn reject(
+    src: &Source<'_>,
+    rows: &[usize],
+    missing: &[bool],
+    cols: &mut RawColumns,
+    (user_ids, item_ids): (&mut Ids, &mut Ids),
+) -> Result<(), IngestError> {
     let lines: Vec<u64> = rows.iter().map(|&r| cols.line_of_row(r)).collect();
     let texts = read_lines(src.ratings, &lines)?;
     let items_name = src.items.file_name().map_or_else(
@@ -99,7 +112,7 @@ pub(crate) fn apply(
     let item_kept: Vec<bool> = missing.iter().map(|&m| !m).collect();
     compact(&mut cols.user, user_ids, &user_used);
     compact(&mut cols.item, item_ids, &item_kept);
-    Ok(rows.len() as u64)
+    Ok(())
 }
 
 fn retain<T: Copy>(v: &mut Vec<T>, keep: &[bool]) {
