@@ -74,7 +74,7 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
     }
     let model =
         recpipe_core::model::Model::load(&t.path(".recpipe/runs/quickstart/train")).unwrap();
-    assert_eq!(model.meta.model, "dot_bias");
+    assert_eq!(model.meta.model.name(), "dot_bias");
     assert_eq!(model.meta.k, 50);
 
     // Warm: nothing runs, and the evaluation is still shown.
@@ -141,10 +141,7 @@ fn best_pipeline_blends_two_models_and_compares_them() {
     );
     let run = ".recpipe/runs/ml-latest-small-best";
     let blend = recpipe_core::model::Model::load(&t.path(&format!("{run}/blend"))).unwrap();
-    assert_eq!(
-        (blend.meta.model.as_str(), blend.meta.k),
-        ("blend", 32 + 32)
-    );
+    assert_eq!((blend.meta.model.name(), blend.meta.k), ("blend", 32 + 32));
     let split = json(&t, &format!("{run}/split/manifest.json"));
     // sklearn's train_test_split(test_size=0.1) of the published 100,836 rows holds out
     // ceil(10,083.6).

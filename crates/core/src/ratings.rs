@@ -2,8 +2,8 @@
 //! source's original ids.
 
 use crate::error::{CoreError, Result};
-use crate::parquet_io::{ParquetSink, column, read_batches};
 use crate::layout;
+use crate::parquet_io::{ParquetSink, column, read_batches};
 use crate::schema;
 use arrow_array::{
     Array, ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,

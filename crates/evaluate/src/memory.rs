@@ -17,7 +17,7 @@ pub fn check(
     let models = inputs.all("train");
     let file_bytes: u64 = models
         .iter()
-        .filter_map(|a| std::fs::metadata(a.dir.join("model.safetensors")).ok())
+        .filter_map(|a| std::fs::metadata(a.dir.join(recpipe_core::layout::train::WEIGHTS)).ok())
         .map(|m| m.len())
         .sum();
     let rows: u64 = parts.iter().map(|(_, p)| p.len() as u64).sum();

@@ -19,7 +19,7 @@ pub enum Role {
 pub struct ModelInfo {
     /// The train stage's name in the pipeline.
     pub name: String,
-    pub kind: String,
+    pub kind: recpipe_core::model::ModelKind,
     pub k: usize,
     pub n_users: u32,
     pub n_items: u32,

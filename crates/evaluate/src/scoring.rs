@@ -21,7 +21,7 @@ impl Scorer for ModelScorer<'_> {
 
     fn score_block(&self, users: &[u32]) -> Array2<f32> {
         let m = self.0;
-        let embedding = m.meta.is_factorization();
+        let embedding = m.meta.model.is_factorization();
         let item_bias = m.item_bias().filter(|b| b.len() == self.n_items());
         match (embedding, m.user_factors(), m.item_factors()) {
             (true, Some(uf), Some(itf)) if m.item_bias().is_none() || item_bias.is_some() => {
@@ -44,42 +44,17 @@ impl Scorer for ModelScorer<'_> {
 mod tests {
     use super::*;
     use crate::metrics::ranking::top_k;
-    use recpipe_core::model::{Checkpoint, ModelMeta, Tensor};
-    use std::collections::BTreeMap;
+    use recpipe_core::model::{ModelKind, ModelMeta};
+    use recpipe_core::testutil;
 
     #[test]
     fn logits_rank_like_the_models_own_scores() {
-        let (nu, ni, k) = (5usize, 50usize, 3usize);
-        let mut s = 7u64;
-        let mut v = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-                })
-                .collect()
+        let meta = ModelMeta {
+            y_range: Some([0.5, 5.0]),
+            global_mean: 3.5,
+            ..testutil::meta(ModelKind::DotBias, 5, 50, 3)
         };
-        let mut tensors = BTreeMap::new();
-        tensors.insert("user_factors".into(), Tensor::new(vec![nu, k], v(nu * k)));
-        tensors.insert("item_factors".into(), Tensor::new(vec![ni, k], v(ni * k)));
-        tensors.insert("user_bias".into(), Tensor::new(vec![nu], v(nu)));
-        tensors.insert("item_bias".into(), Tensor::new(vec![ni], v(ni)));
-        tensors.insert("global_bias".into(), Tensor::new(vec![1], vec![3.5]));
-        let ckpt = Checkpoint {
-            meta: ModelMeta {
-                model: "dot_bias".into(),
-                n_users: nu as u32,
-                n_items: ni as u32,
-                k,
-                y_range: Some([0.5, 5.0]),
-                global_mean: 3.5,
-                classes: None,
-                best_epoch: None,
-                device: "cpu".into(),
-                config: serde_json::Value::Null,
-            },
-            tensors,
-        };
+        let ckpt = testutil::factorization(meta, testutil::uniform(7, 0.5));
         let m = Model::from_checkpoint(ckpt, std::path::Path::new("t")).unwrap();
         let users = [4, 0, 2];
         let fast = ModelScorer(&m).score_block(&users);

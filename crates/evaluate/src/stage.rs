@@ -387,7 +387,10 @@ fn write_tables(
     crosstab: Option<&Crosstab>,
 ) -> Result<(), EvaluateError> {
     if let Some(c) = crosstab {
-        recpipe_core::parquet_io::write_batches(out.path(layout::evaluate::CROSSTAB), &[c.to_batch()])?;
+        recpipe_core::parquet_io::write_batches(
+            out.path(layout::evaluate::CROSSTAB),
+            &[c.to_batch()],
+        )?;
     }
     recpipe_core::parquet_io::write_batches(
         out.path(layout::evaluate::METRICS),

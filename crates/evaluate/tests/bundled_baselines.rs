@@ -8,7 +8,7 @@ use recpipe_evaluate::metrics::rating::rating_metrics;
 use recpipe_evaluate::rng::SplitMix64;
 
 fn bundled() -> Ratings {
-    recpipe_core::fixtures::bundled_ratings()
+    recpipe_core::testutil::bundled_ratings()
 }
 
 /// RMSE of every baseline on a seeded random 90/10 split: [global, user, item, bias].

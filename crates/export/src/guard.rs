@@ -5,15 +5,16 @@
 use crate::config::Config;
 use crate::error::ExportError;
 use crate::neighbors::block_rows;
+use recpipe_core::layout;
 use recpipe_core::memory::{Need, check_need, product};
-use recpipe_core::model::{META_FILE, ModelMeta, WEIGHTS_FILE};
+use recpipe_core::model::ModelMeta;
 use recpipe_core::{Artifact, Inputs};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Train stages' upstream train stages, from their manifests (a blend lists its models).
 fn upstream_trains(a: &Artifact) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(a.dir.join("manifest.json")) else {
+    let Ok(text) = std::fs::read_to_string(a.dir.join(layout::MANIFEST)) else {
         return Vec::new();
     };
     let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -61,11 +62,13 @@ pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
 
 /// Refuses an export the machine cannot hold, from the model's shape in model.json.
 pub fn check_memory(cfg: &Config, model_dir: &Path) -> Result<(), ExportError> {
-    let Ok(meta) = recpipe_core::fsutil::read_json::<ModelMeta>(model_dir.join(META_FILE)) else {
+    let Ok(meta) =
+        recpipe_core::fsutil::read_json::<ModelMeta>(model_dir.join(layout::train::META))
+    else {
         return Ok(()); // Model::load reports a missing or broken model.json
     };
     let (nu, ni, k) = (meta.n_users as usize, meta.n_items as usize, meta.k);
-    let file = std::fs::metadata(model_dir.join(WEIGHTS_FILE)).map_or(0, |m| m.len());
+    let file = std::fs::metadata(model_dir.join(layout::train::WEIGHTS)).map_or(0, |m| m.len());
     let threads = rayon::current_num_threads();
     let mut need = Need::new();
     need.add("model tables", file, 1);

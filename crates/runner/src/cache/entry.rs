@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST: &str = recpipe_core::layout::MANIFEST;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UpstreamRef {

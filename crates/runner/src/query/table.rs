@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use recpipe_core::layout;
 use recpipe_core::parquet_io::read_batches;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ pub struct Table {
 impl Table {
     /// `dir/name.parquet`; `missing` says why a run might not have written it.
     pub fn open(dir: &Path, name: &str, missing: &str) -> Result<Table> {
-        let path = dir.join(format!("{name}.parquet"));
+        let path = dir.join(layout::export::file(name, layout::export::PARQUET));
         if !path.exists() {
             bail!("{} does not exist: {missing}", path.display());
         }
