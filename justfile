@@ -29,6 +29,7 @@ test:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p recpipe-runner --all-targets --features test-stages -- -D warnings
 
 # Benchmarks against Polars, DuckDB and PyTorch CPU; writes the table into BENCHMARKS.md.
 bench:
