@@ -25,6 +25,10 @@ stage STAGE PIPELINE="pipelines/quickstart.toml": build
 test:
     cargo test --workspace
 
+# Regenerate the shipped GPU kernels, crates/cuda/ptx/*.ptx, from crates/cuda/kernels/*.cu with NVRTC 12.0 from PyPI (scripts/nvrtc_env.sh 12.0): PTX ISA 8.0 for compute_75, which every driver for CUDA 12.0 or newer loads. Run after editing a kernel; CI checks the files are current.
+kernels:
+    dir="$(bash scripts/nvrtc_env.sh 12.0)" && RECPIPE_NVRTC_DIR="$dir" cargo run -q -p recpipe-cuda --example kernels
+
 # Formatting and clippy, as CI checks them.
 lint:
     cargo fmt --all -- --check

@@ -94,6 +94,9 @@ pub enum Command {
         after_help = "Scores with the train stage's checkpoint built for this configuration; run `recpipe run PIPELINE` first. An unknown user or item is an error naming it.\n\nExamples:\n  recpipe predict pipelines/quickstart.toml --user 1 --item 1\n  recpipe predict pipelines/quickstart.toml --user 1 --item 1 --item \"Heat (1995)\" --json"
     )]
     Predict(crate::query::PredictArgs),
+    /// Show the CPU, CUDA driver, GPUs, NVRTC and shipped GPU kernels; --check-kernels compiles them
+    #[command(after_help = crate::commands::DEVICES_HELP)]
+    Devices(crate::commands::DevicesArgs),
     /// One-off ingest of a ratings file or MovieLens folder into DIR (no pipeline, no cache)
     #[command(
         after_help = "Examples:\n  recpipe ingest data/ml-latest-small --out out/ingest\n  recpipe ingest data/ml-1m --out out/ml-1m --on-error skip\n  recpipe ingest my_ratings.csv --out out/mine --set id_order=first_seen"

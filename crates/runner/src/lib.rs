@@ -140,6 +140,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Gc {
             dry_run, keep_runs, ..
         } => gc::gc(&store(cli.cache_dir)?, dry_run, keep_runs),
+        Command::Devices(a) => commands::devices(&a),
         Command::Ingest {
             path,
             out,
