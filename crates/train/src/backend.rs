@@ -10,17 +10,19 @@
 //!   the explosion watch, the checkpoint): `epochs.rs`.
 //!
 //! A backend provides only `Backend::build` (a trainer per [`Family`]) and the trainers'
-//! `train_epoch` / `predict` / `tensors` / `finite`. The CPU backend is `cpu/`; a CUDA backend
-//! adds its own module with the same two traits and an arm in [`backend_for`].
+//! `train_epoch` / `predict` / `tensors` / `finite`. The CPU backend is `cpu/`, the CUDA
+//! backend `cuda/` (its device code in the recpipe-cuda crate); `device.rs` resolves the
+//! config's `device` to a [`Device`].
 
 use crate::batches::Batches;
-use crate::config::{Config, DeviceChoice, ModelKind, OptimizerKind};
+use crate::config::{Config, ModelKind, OptimizerKind};
 use crate::error::{Result, TrainError};
 use crate::schedule::Schedule;
 use recpipe_core::math::Scored;
 use recpipe_core::model::Tensor;
 use std::collections::BTreeMap;
 
+/// A resolved training device (`device.rs` resolves the config's `device` to one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     Cpu,
@@ -28,20 +30,6 @@ pub enum Device {
 }
 
 impl Device {
-    /// `auto` picks cuda when a backend for it exists; this build has only cpu.
-    pub fn select(choice: DeviceChoice) -> Result<Device> {
-        match choice {
-            DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Auto => {
-                tracing::debug!(
-                    "device = \"auto\": no CUDA backend in this build, training on cpu"
-                );
-                Ok(Device::Cpu)
-            }
-            DeviceChoice::Cuda => Err(TrainError::CudaUnavailable),
-        }
-    }
-
     pub fn name(&self) -> String {
         match self {
             Device::Cpu => "cpu".to_string(),
@@ -206,6 +194,12 @@ pub trait Trainer: Send {
 
     /// Whether every weight is finite.
     fn finite(&self) -> bool;
+
+    /// A device error that cut the last call short (the CUDA trainers record it here, since
+    /// the calls above cannot fail on the cpu); checked after every epoch.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Metrics {
@@ -283,10 +277,12 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// The backend of a resolved device; `threads` sizes the CPU backend's pool.
+/// The backend of a resolved device; `threads` sizes the CPU backend's pool. A CUDA device
+/// is opened here (its kernels loaded), so a driver that cannot run them fails before any
+/// data is touched.
 pub fn backend_for(device: Device, threads: usize) -> Result<Box<dyn Backend>> {
     match device {
         Device::Cpu => Ok(Box::new(crate::cpu::CpuBackend { threads })),
-        Device::Cuda(_) => Err(TrainError::CudaUnavailable),
+        Device::Cuda(n) => Ok(Box::new(crate::cuda::CudaBackend::open(n)?)),
     }
 }

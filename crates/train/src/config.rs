@@ -92,14 +92,49 @@ pub enum ScheduleKind {
     Step,
 }
 
+/// `device`: `"auto"`, `"cpu"`, `"cuda"` (the first CUDA device) or `"cuda:N"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceChoice {
-    /// cuda when available, else cpu (with a log line saying so).
+    /// The first CUDA device when a driver and a device are present and the CUDA backend
+    /// trains the model, else cpu (with a log line saying why).
     #[default]
     Auto,
     Cpu,
-    Cuda,
+    /// CUDA device N (`"cuda"` is `"cuda:0"`).
+    Cuda(usize),
+}
+
+impl TryFrom<String> for DeviceChoice {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown device `{other}`: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\""
+                    )
+                }),
+        }
+    }
+}
+
+impl From<DeviceChoice> for String {
+    fn from(d: DeviceChoice) -> String {
+        match d {
+            DeviceChoice::Auto => "auto".into(),
+            DeviceChoice::Cpu => "cpu".into(),
+            // "cuda" stays "cuda" in the record (and the cache key) it always had.
+            DeviceChoice::Cuda(0) => "cuda".into(),
+            DeviceChoice::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
 }
 
 /// Output squashing: `"none"`, `"auto"` (the training ratings' range, widened so the

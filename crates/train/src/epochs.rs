@@ -39,6 +39,7 @@ pub(crate) fn run_epochs(
         // One bar over every epoch's batches, so its rate and ETA are the whole run's.
         bar: progress.count(cfg.epochs.saturating_mul(steps_per_epoch) as u64, "train"),
         progress,
+        device: backend.device(),
     };
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
     let mut shuffle_rng = rng::Rng::stream(cfg.seed, 2);
@@ -54,7 +55,14 @@ pub(crate) fn run_epochs(
             .push(done.record(epoch, cfg.epochs, train.len()));
         // An exploded epoch is never the best one.
         let exploded = watch.epoch(epoch, done.loss, done.metrics.map(|m| m.rmse));
-        if keep.epoch(epoch, done.metrics, exploded, trainer.as_ref()) {
+        let stop = keep.epoch(epoch, done.metrics, exploded, trainer.as_ref());
+        if let Some(message) = trainer.failure() {
+            return Err(TrainError::Cuda {
+                device: backend.device().name(),
+                message: format!("copying epoch {epoch}'s weights back: {message}"),
+            });
+        }
+        if stop {
             stopped_early = true;
             break;
         }
@@ -167,6 +175,7 @@ struct Run<'a> {
     steps_per_epoch: usize,
     bar: ProgressBar,
     progress: &'a Progress,
+    device: Device,
 }
 
 /// What one epoch gave.
@@ -203,15 +212,26 @@ impl Run<'_> {
             schedule: &self.schedule,
             step0,
         };
-        let loss = trainer
-            .train_epoch(task, &mut report)
-            .map_err(|d| diverged(epoch, d.batch, d.value, d.lr))?;
+        let loss = trainer.train_epoch(task, &mut report);
+        if let Some(message) = trainer.failure() {
+            return Err(TrainError::Cuda {
+                device: self.device.name(),
+                message: format!("epoch {epoch}: {message}"),
+            });
+        }
+        let loss = loss.map_err(|d| diverged(epoch, d.batch, d.value, d.lr))?;
         let seconds = start.elapsed().as_secs_f64();
         let lr = self.schedule.lr(step0 + spe - 1);
         if !trainer.finite() {
             return Err(diverged(epoch, spe, f64::NAN, lr));
         }
         let metrics = (!self.valid.is_empty()).then(|| trainer.evaluate(self.valid));
+        if let Some(message) = trainer.failure() {
+            return Err(TrainError::Cuda {
+                device: self.device.name(),
+                message: format!("validating epoch {epoch}: {message}"),
+            });
+        }
         Ok(Done {
             loss,
             seconds,

@@ -20,11 +20,9 @@ pub enum TrainError {
         suggest: f32,
     },
 
-    #[error(
-        "device `cuda` requested, but this build has no CUDA backend yet; \
-         set device = \"cpu\" or \"auto\" (auto trains on cpu)"
-    )]
-    CudaUnavailable,
+    /// The CUDA device asked for cannot be used, or failed while training.
+    #[error("device = \"{device}\": {message}")]
+    Cuda { device: String, message: String },
 
     #[error("{path}: no ratings to train on; check the split stage's fractions")]
     EmptyTrain { path: PathBuf },

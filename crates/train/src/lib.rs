@@ -8,6 +8,8 @@ mod batches;
 mod blend;
 pub mod config;
 pub mod cpu;
+pub mod cuda;
+pub mod device;
 mod divergence;
 mod epochs;
 pub mod error;
@@ -206,6 +208,21 @@ pub fn train_model_with(
     progress: &Progress,
 ) -> Result<TrainResult> {
     cfg.validate()?;
+    let threads = threads(cfg);
+    let backend = backend::backend_for(device::select(cfg)?, threads)?;
+    train_on(&*backend, cfg, (train, valid), item_features, progress)
+}
+
+/// [`train_model_with`] on a given backend (tests run one suite against every backend: the
+/// CUDA backend on recpipe-cuda-harness's host-thread device, say).
+pub fn train_on(
+    backend: &dyn Backend,
+    cfg: &Config,
+    (train, valid): (&Ratings, &Ratings),
+    item_features: Option<(usize, Vec<f32>)>,
+    progress: &Progress,
+) -> Result<TrainResult> {
+    cfg.validate()?;
     if cfg.model == ModelKind::Blend {
         return Err(TrainError::config(
             "model",
@@ -222,7 +239,6 @@ pub fn train_model_with(
         ));
     }
     let threads = threads(cfg);
-    let backend = backend::backend_for(Device::select(cfg.device)?, threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -238,7 +254,7 @@ pub fn train_model_with(
         ));
     }
     let sets = (train, valid);
-    pool.install(|| epochs::run_epochs(cfg, sets, item_features, progress, &*backend, threads))
+    pool.install(|| epochs::run_epochs(cfg, sets, item_features, progress, backend, threads))
 }
 
 /// The training threads: `threads`, or every core when 0.

@@ -1,0 +1,188 @@
+//! [`HostAccel`]: an [`Accel`] whose memory is host memory and whose launches run the
+//! kernels' C++ build on host threads, so recpipe-cuda's host code (buffers, launch shapes,
+//! the training loops) and train's CUDA backend run end to end in tests with no GPU.
+//!
+//! Blocks run one after another and a block's threads at once, so a one-warp launch
+//! ([`Launch::SEQUENTIAL`]) is deterministic and a wide one races as Hogwild does on a GPU.
+//! `with_memory` gives it a memory size, to test the out-of-memory errors.
+
+use recpipe_cuda::accel::{Accel, DevPtr};
+use recpipe_cuda::kernel::{Arg, Kernel, Launch};
+use std::alloc::Layout;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+type Launcher = unsafe extern "C" fn(u32, u32, *const u64);
+
+unsafe extern "C" {
+    fn slots_sgd_epoch(grid: u32, block: u32, args: *const u64);
+    fn slots_sgd_global_step(grid: u32, block: u32, args: *const u64);
+    fn slots_predict(grid: u32, block: u32, args: *const u64);
+    fn slots_eval_partials(grid: u32, block: u32, args: *const u64);
+    fn slots_eval_reduce(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_opt_init(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_begin_step(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_forward(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_update(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_dense_step(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_flush(grid: u32, block: u32, args: *const u64);
+}
+
+/// The C++ launcher of `k` and its parameter count.
+fn launcher(k: Kernel) -> (Launcher, usize) {
+    match k {
+        Kernel::SgdEpoch => (slots_sgd_epoch, 19),
+        Kernel::SgdGlobalStep => (slots_sgd_global_step, 4),
+        Kernel::Predict => (slots_predict, 13),
+        Kernel::EvalPartials => (slots_eval_partials, 15),
+        Kernel::EvalReduce => (slots_eval_reduce, 3),
+        Kernel::EmbOptInit => (slots_emb_opt_init, 8),
+        Kernel::EmbBeginStep => (slots_emb_begin_step, 12),
+        Kernel::EmbForward => (slots_emb_forward, 18),
+        Kernel::EmbUpdate => (slots_emb_update, 36),
+        Kernel::EmbDenseStep => (slots_emb_dense_step, 18),
+        Kernel::EmbFlush => (slots_emb_flush, 17),
+    }
+}
+
+/// Device memory alignment (cudaMalloc's is 256 bytes).
+const ALIGN: usize = 256;
+
+/// The kernels on host threads.
+#[derive(Debug)]
+pub struct HostAccel {
+    multiprocessors: u32,
+    /// Bytes the "device" holds, when limited.
+    limit: Option<usize>,
+    live: Mutex<HashMap<DevPtr, Layout>>,
+}
+
+impl Default for HostAccel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HostAccel {
+    /// Unlimited memory, two "multiprocessors".
+    pub fn new() -> Self {
+        HostAccel {
+            multiprocessors: 2,
+            limit: None,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A device of `bytes` bytes.
+    pub fn with_memory(bytes: usize) -> Self {
+        HostAccel {
+            limit: Some(bytes),
+            ..Self::new()
+        }
+    }
+
+    /// Bytes allocated and not freed.
+    pub fn used(&self) -> usize {
+        self.live.lock().unwrap().values().map(Layout::size).sum()
+    }
+
+    /// Live allocations (to check that buffers are freed).
+    pub fn allocations(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+
+    fn check(&self, ptr: DevPtr, len: usize) {
+        let live = self.live.lock().unwrap();
+        let ok = live
+            .iter()
+            .any(|(&p, l)| ptr >= p && ptr + len as u64 <= p + l.size() as u64);
+        assert!(
+            ok,
+            "host accel: {len} bytes at {ptr:#x} are not inside one live allocation"
+        );
+    }
+}
+
+impl Accel for HostAccel {
+    fn name(&self) -> String {
+        "harness".to_string()
+    }
+
+    fn multiprocessors(&self) -> u32 {
+        self.multiprocessors
+    }
+
+    fn memory(&self) -> Option<(usize, usize)> {
+        self.limit.map(|l| (l.saturating_sub(self.used()), l))
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<DevPtr, recpipe_cuda::Error> {
+        if let Some((free, _)) = self.memory()
+            && bytes > free
+        {
+            return Err(recpipe_cuda::Error::Driver(
+                "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".to_string(),
+            ));
+        }
+        let layout = Layout::from_size_align(bytes.max(1), ALIGN).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!p.is_null(), "host allocation of {bytes} bytes failed");
+        self.live.lock().unwrap().insert(p as DevPtr, layout);
+        Ok(p as DevPtr)
+    }
+
+    unsafe fn free(&self, ptr: DevPtr) {
+        let layout = self
+            .live
+            .lock()
+            .unwrap()
+            .remove(&ptr)
+            .expect("free of a pointer this accel did not allocate");
+        // SAFETY: allocated above with this layout, removed from `live` so freed once.
+        unsafe { std::alloc::dealloc(ptr as *mut u8, layout) };
+    }
+
+    fn upload(&self, dst: DevPtr, src: &[u8]) -> Result<(), recpipe_cuda::Error> {
+        self.check(dst, src.len());
+        // SAFETY: `dst..dst + len` lies in a live allocation (checked).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+        Ok(())
+    }
+
+    fn download(&self, src: DevPtr, dst: &mut [u8]) -> Result<(), recpipe_cuda::Error> {
+        self.check(src, dst.len());
+        // SAFETY: `src..src + len` lies in a live allocation (checked).
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    fn launch(
+        &self,
+        kernel: Kernel,
+        shape: Launch,
+        args: &[Arg],
+    ) -> Result<(), recpipe_cuda::Error> {
+        let (f, n) = launcher(kernel);
+        assert_eq!(
+            args.len(),
+            n,
+            "{kernel:?} takes {n} arguments, got {}",
+            args.len()
+        );
+        assert!(shape.block.is_multiple_of(32) && shape.block <= 1024 && shape.grid > 0);
+        let slots: Vec<u64> = args
+            .iter()
+            .map(|a| match *a {
+                Arg::Ptr(p) => p,
+                Arg::U32(v) => u64::from(v),
+                Arg::I32(v) => u64::from(v as u32),
+                Arg::F32(v) => u64::from(v.to_bits()),
+            })
+            .collect();
+        // SAFETY: the slots are the kernel's parameter list (count checked); pointers are
+        // the host addresses this accel handed out, bounds-checked by ASan in the C++.
+        unsafe { f(shape.grid, shape.block, slots.as_ptr()) };
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The CUDA backend: the trainers of each [`Family`] the GPU runs, on an
+//! [`Accel`](recpipe_cuda::Accel) — a real device ([`recpipe_cuda::gpu::Gpu`]) in use, or
+//! recpipe-cuda-harness's host-thread device in tests, so this code runs end to end on
+//! machines with no GPU. The kernels, buffers and launches live in the recpipe-cuda crate;
+//! what is here is the trainer glue: initial weights as the cpu draws them, the chunking
+//! of an epoch, and the checkpoint's tensors.
+//!
+//! Trains `dot` / `dot_bias` with per-rating SGD or Adagrad ([`Family::PerRating`]); the
+//! other families are refused by `device.rs` before a backend is built.
+
+mod per_rating;
+
+pub use per_rating::PerRatingTrainer;
+
+use crate::backend::{Backend, Device, Family, ModelSpec, Trainer};
+use crate::error::{Result, TrainError};
+use recpipe_cuda::Accel;
+use std::sync::Arc;
+
+/// How the per-rating kernel walks an epoch's chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every warp of a wide grid takes ratings of the chunk and races on shared rows
+    /// (Hogwild): the fast path.
+    Hogwild,
+    /// One warp walks the chunk in order: deterministic, for tests.
+    Sequential,
+}
+
+/// Trains on one CUDA device (or the harness's stand-in for one).
+#[derive(Debug, Clone)]
+pub struct CudaBackend {
+    accel: Arc<dyn Accel>,
+    device: Device,
+    schedule: Schedule,
+}
+
+impl CudaBackend {
+    /// Opens CUDA device `n` and loads the kernels.
+    pub fn open(n: usize) -> Result<Self> {
+        let gpu = recpipe_cuda::gpu::Gpu::open(n).map_err(|e| cuda_error(Device::Cuda(n), e))?;
+        tracing::info!("training on {}", gpu.describe());
+        Ok(CudaBackend {
+            accel: gpu,
+            device: Device::Cuda(n),
+            schedule: Schedule::Hogwild,
+        })
+    }
+
+    /// A backend on any accel (the harness's in tests), recorded as `device`.
+    pub fn on(accel: Arc<dyn Accel>, device: Device, schedule: Schedule) -> Self {
+        CudaBackend {
+            accel,
+            device,
+            schedule,
+        }
+    }
+}
+
+/// A recpipe-cuda error as the train stage reports it.
+pub(crate) fn cuda_error(device: Device, e: recpipe_cuda::Error) -> TrainError {
+    TrainError::Cuda {
+        device: device.name(),
+        message: e.to_string(),
+    }
+}
+
+impl Backend for CudaBackend {
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn build(&self, family: Family, spec: &ModelSpec) -> Result<Box<dyn Trainer>> {
+        match family {
+            Family::PerRating => Ok(Box::new(
+                PerRatingTrainer::new(self.accel.clone(), spec, self.schedule)
+                    .map_err(|e| cuda_error(self.device, e))?,
+            )),
+            other => Err(TrainError::Cuda {
+                device: self.device.name(),
+                message: format!(
+                    "{other:?} models are not on the CUDA backend yet; use device = \"cpu\""
+                ),
+            }),
+        }
+    }
+}

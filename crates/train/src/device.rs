@@ -1,0 +1,210 @@
+//! Which device a run trains on: the config's `device` (`"auto"`, `"cpu"`, `"cuda"`,
+//! `"cuda:N"`) resolved against what this machine has and what the CUDA backend trains.
+//!
+//! - `cpu`: the CPU backend.
+//! - `cuda` / `cuda:N`: that CUDA device, or a one-line error naming what is missing (the
+//!   driver, the device) or why the model cannot train there.
+//! - `auto`: the first CUDA device when the driver finds one and the CUDA backend trains
+//!   the model, else the cpu, with one log line saying why.
+//!
+//! [`planned`] is the same choice without opening anything, for the cache key: a model
+//! trained on a GPU and one trained on the cpu never share a cache entry.
+
+use crate::backend::{Device, per_rating};
+use crate::config::{Config, DeviceChoice};
+use crate::error::{Result, TrainError};
+
+/// Why the CUDA backend cannot train `cfg`'s model, if it cannot.
+pub fn cuda_refuses(cfg: &Config) -> Option<String> {
+    if per_rating(cfg) {
+        return None;
+    }
+    Some(if cfg.model.is_embedding() {
+        format!(
+            "the CUDA backend trains `{}` with per-rating sgd or adagrad (batch_size = 1); \
+             mini-batch {:?} is not on it yet",
+            cfg.model, cfg.optimizer
+        )
+    } else {
+        format!(
+            "the CUDA backend trains dot / dot_bias; `{}` is not on it yet",
+            cfg.model
+        )
+    })
+}
+
+/// The CUDA devices the driver lists, or why there are none.
+fn cuda_devices() -> std::result::Result<Vec<recpipe_cuda::probe::DeviceInfo>, String> {
+    match recpipe_cuda::probe::devices() {
+        Ok(d) if d.is_empty() => Err("the CUDA driver lists no device".to_string()),
+        Ok(d) => Ok(d),
+        Err(recpipe_cuda::Error::NoDriver(names)) => Err(format!(
+            "no CUDA driver (looked for {} through the dynamic loader; the NVIDIA driver \
+             installs it)",
+            names.join(", ")
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The device `cfg` trains on here and why (the reason `auto` gave), or the error `cuda`
+/// gives; opens nothing.
+fn choose(cfg: &Config) -> Result<(Device, String)> {
+    let cuda_error = |n: usize, message: String| TrainError::Cuda {
+        device: Device::Cuda(n).name(),
+        message,
+    };
+    match cfg.device {
+        DeviceChoice::Cpu => Ok((Device::Cpu, "device = \"cpu\"".to_string())),
+        DeviceChoice::Cuda(n) => {
+            if let Some(why) = cuda_refuses(cfg) {
+                return Err(cuda_error(
+                    n,
+                    format!("{why}; use device = \"cpu\" or \"auto\""),
+                ));
+            }
+            let devices = cuda_devices()
+                .map_err(|why| cuda_error(n, format!("{why}; use device = \"cpu\" or \"auto\"")))?;
+            let d = devices.get(n).ok_or_else(|| {
+                cuda_error(
+                    n,
+                    format!(
+                        "this machine has {} CUDA device(s), cuda:0..cuda:{}",
+                        devices.len(),
+                        devices.len() - 1
+                    ),
+                )
+            })?;
+            Ok((
+                Device::Cuda(n),
+                format!("device = \"cuda:{n}\": {}", d.name),
+            ))
+        }
+        DeviceChoice::Auto => {
+            if let Some(why) = cuda_refuses(cfg) {
+                return Ok((
+                    Device::Cpu,
+                    format!("device = \"auto\": training on cpu: {why}"),
+                ));
+            }
+            match cuda_devices() {
+                Ok(d) => Ok((
+                    Device::Cuda(0),
+                    format!("device = \"auto\": training on cuda:0 ({})", d[0].name),
+                )),
+                Err(why) => Ok((
+                    Device::Cpu,
+                    format!("device = \"auto\": training on cpu: {why}"),
+                )),
+            }
+        }
+    }
+}
+
+/// The device `cfg` trains on, logging why `auto` chose it.
+pub fn select(cfg: &Config) -> Result<Device> {
+    let (device, why) = choose(cfg)?;
+    if cfg.device == DeviceChoice::Auto {
+        tracing::info!("{why}");
+    } else {
+        tracing::debug!("{why}");
+    }
+    Ok(device)
+}
+
+/// What the cache key records of the device (Null for the cpu, so cpu keys are those of
+/// every earlier run): the CUDA device and its name.
+pub fn planned(cfg: &Config) -> serde_json::Value {
+    match choose(cfg) {
+        Ok((Device::Cuda(n), _)) => {
+            let name = recpipe_cuda::probe::devices()
+                .ok()
+                .and_then(|d| d.get(n).map(|d| d.name.clone()))
+                .unwrap_or_default();
+            serde_json::json!({ "device": Device::Cuda(n).name(), "gpu": name })
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ModelKind, OptimizerKind};
+
+    fn per_rating_cfg(device: DeviceChoice) -> Config {
+        Config {
+            model: ModelKind::DotBias,
+            optimizer: OptimizerKind::Sgd,
+            batch_size: 1,
+            device,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn device_names_parse_and_print_back() {
+        for (s, d) in [
+            ("auto", DeviceChoice::Auto),
+            ("cpu", DeviceChoice::Cpu),
+            ("cuda", DeviceChoice::Cuda(0)),
+            ("cuda:3", DeviceChoice::Cuda(3)),
+        ] {
+            assert_eq!(DeviceChoice::try_from(s.to_string()).unwrap(), d);
+        }
+        assert_eq!(String::from(DeviceChoice::Cuda(0)), "cuda");
+        assert_eq!(String::from(DeviceChoice::Cuda(2)), "cuda:2");
+        let e = DeviceChoice::try_from("gpu".to_string()).unwrap_err();
+        assert!(e.contains("`gpu`") && e.contains("cuda:N"), "{e}");
+    }
+
+    #[test]
+    fn cpu_is_cpu_and_models_off_the_cuda_backend_say_why() {
+        assert_eq!(
+            select(&per_rating_cfg(DeviceChoice::Cpu)).unwrap(),
+            Device::Cpu
+        );
+        let mlp = Config {
+            model: ModelKind::Mlp,
+            device: DeviceChoice::Cuda(0),
+            ..Config::default()
+        };
+        let e = select(&mlp).unwrap_err().to_string();
+        assert!(
+            e.contains("`mlp` is not on it yet") && e.contains("device = \"cpu\""),
+            "{e}"
+        );
+        // auto never fails: it trains mlp on the cpu.
+        let auto = Config {
+            device: DeviceChoice::Auto,
+            ..mlp
+        };
+        assert_eq!(select(&auto).unwrap(), Device::Cpu);
+        assert_eq!(planned(&auto), serde_json::Value::Null);
+    }
+
+    /// On a machine without a driver, `cuda` is a one-line error naming what is missing and
+    /// `auto` falls back to the cpu; with a device, both pick it.
+    #[test]
+    fn cuda_without_a_driver_errors_and_auto_falls_back() {
+        let cuda = select(&per_rating_cfg(DeviceChoice::Cuda(0)));
+        let auto = select(&per_rating_cfg(DeviceChoice::Auto)).unwrap();
+        match cuda_devices() {
+            Err(why) => {
+                let e = cuda.unwrap_err().to_string();
+                assert!(e.starts_with("device = \"cuda:0\": "), "{e}");
+                assert!(e.contains(&why) && !e.contains('\n'), "{e}");
+                assert_eq!(auto, Device::Cpu);
+                println!("skipped the GPU half: no GPU ({why})");
+            }
+            Ok(devices) => {
+                assert_eq!(cuda.unwrap(), Device::Cuda(0));
+                assert_eq!(auto, Device::Cuda(0));
+                let e = select(&per_rating_cfg(DeviceChoice::Cuda(devices.len())))
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains("CUDA device(s)"), "{e}");
+            }
+        }
+    }
+}
