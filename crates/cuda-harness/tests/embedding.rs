@@ -6,6 +6,11 @@
 //! depend on the launch shape; rows that miss hundreds of steps catch up as on the cpu; and
 //! dense mode steps every row as PyTorch's dense optimizers do.
 
+use recpipe_cuda::accel::Accel;
+use recpipe_cuda::buf::Purpose;
+use recpipe_cuda::mf::{DeviceRatings, MfShape, MfWeights};
+use recpipe_cuda::minibatch::{MbConfig, MbOptimizer, MiniBatch};
+use recpipe_cuda_harness::HostAccel;
 use recpipe_cuda_harness::Ratings;
 use recpipe_cuda_harness::embedding::{EmbModel, Opt, OptKind};
 use recpipe_train::config::ScheduleKind;
@@ -14,6 +19,7 @@ use recpipe_train::{
     Config, EpochTask, ModelKind, ModelSpec, OptimizerKind, RatingsView, Schedule, Trainer,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// splitmix64.
 struct Rng(u64);
@@ -644,16 +650,9 @@ fn dense_mode_matches_dense_optimizers() {
 }
 
 /// recpipe-cuda's host code (minibatch.rs: the epoch plan, the launches on an `Accel`, the
-/// flush) on the harness device: two epochs equal the cpu trainer's bit for bit too.
-#[test]
-fn minibatch_host_code_matches_the_cpu_trainer() {
-    use recpipe_cuda::accel::Accel;
-    use recpipe_cuda::buf::Purpose;
-    use recpipe_cuda::mf::{DeviceRatings, MfShape, MfWeights};
-    use recpipe_cuda::minibatch::{MbConfig, MbOptimizer, MiniBatch};
-    use recpipe_cuda_harness::HostAccel;
-    use std::sync::Arc;
-
+/// flush) on `accel` against the cpu trainer over two epochs: the largest relative weight
+/// difference (asserted <= `tol`) and the largest absolute one.
+fn minibatch_vs_cpu(accel: Arc<dyn Accel>, tol: f64) -> (f64, f64) {
     let mut rng = Rng(0x3b_a7c4);
     let data = Data::random(&mut rng, 400, 30, 25);
     let orders: Vec<Vec<u32>> = (0..2)
@@ -668,13 +667,13 @@ fn minibatch_host_code_matches_the_cpu_trainer() {
         orders: &orders,
         batch: 64,
     };
-    let accel: Arc<dyn Accel> = Arc::new(HostAccel::new());
     let purpose = Purpose {
         what: "the test ratings",
         setting: "none",
     };
     let dev_data =
         DeviceRatings::upload(&accel, (&data.user, &data.item, &data.rating), purpose).unwrap();
+    let (mut worst, mut worst_abs) = (0.0f64, 0.0f64);
     for case in CASES
         .iter()
         .filter(|c| matches!(c.name, "sgd+momentum" | "adam (coupled decay)" | "adamw"))
@@ -724,7 +723,7 @@ fn minibatch_host_code_matches_the_cpu_trainer() {
                 }
                 let loss = m.end_epoch().unwrap() / order.len() as f64;
                 assert!(
-                    (loss - cpu_loss[e]).abs() <= 1e-9 * cpu_loss[e],
+                    (loss - cpu_loss[e]).abs() <= tol.max(1e-9) * cpu_loss[e],
                     "{ctx}: epoch {e} loss {loss} vs {}",
                     cpu_loss[e]
                 );
@@ -733,9 +732,40 @@ fn minibatch_host_code_matches_the_cpu_trainer() {
             let mut dev = start.clone();
             (dev.p, dev.q, dev.global) = (got.p, got.q, got.global);
             let (rel, abs) = compare(&ctx, &device_tensors(&dev), &cpu_tensors(&tr));
-            assert!(rel == 0.0, "{ctx}: {rel:e} relative ({abs:e})");
+            assert!(rel <= tol, "{ctx}: {rel:e} relative ({abs:e})");
+            worst = worst.max(rel);
+            worst_abs = worst_abs.max(abs);
         }
     }
     drop(dev_data);
     assert_eq!(Arc::strong_count(&accel), 1, "a buffer outlived its model");
+    (worst, worst_abs)
+}
+
+/// On the harness device the host code gives the cpu trainer's weights bit for bit.
+#[test]
+fn minibatch_host_code_matches_the_cpu_trainer() {
+    let (rel, _) = minibatch_vs_cpu(Arc::new(HostAccel::new()), 0.0);
+    assert_eq!(rel, 0.0);
+}
+
+/// On a real GPU (when there is one) within fp32 tolerance: NVRTC contracts a·b + c into
+/// fused multiply-adds and the device's expf / log differ from glibc's by an ulp, so the
+/// weights are not bit-identical there. Without a GPU: "skipped: no GPU (why)"; with
+/// `RECPIPE_REQUIRE_GPU=1` that fails instead.
+#[test]
+fn gpu_minibatch_matches_the_cpu_trainer() {
+    let gpu = match recpipe_cuda::gpu::Gpu::open(0) {
+        Ok(g) => g,
+        Err(e) => {
+            if std::env::var_os("RECPIPE_REQUIRE_GPU").is_some_and(|v| v == "1") {
+                panic!("RECPIPE_REQUIRE_GPU=1 but no GPU: {e}");
+            }
+            println!("skipped: no GPU ({e})");
+            return;
+        }
+    };
+    let name = gpu.describe();
+    let (rel, abs) = minibatch_vs_cpu(gpu, 1e-3);
+    println!("{name}: max weight difference {abs:e} ({rel:e} relative) from the cpu trainer");
 }
