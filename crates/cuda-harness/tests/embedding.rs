@@ -354,7 +354,7 @@ fn one_epoch_matches_the_cpu_trainer_for_every_optimizer() {
                     let start = cpu_tensors(&tr);
                     let mut dev = device_model(&spec, &start, false);
                     let (tr, cpu_loss) = run.cpu_from(&spec, tr);
-                    let dev_loss = run.device(&spec, &mut dev, (2, 64));
+                    let dev_loss = run.device(&spec, &mut dev, (1, 64));
                     let (moved, _) = compare(&ctx, &device_tensors(&dev), &start);
                     assert!(moved > 1e-3, "{ctx}: the weights did not move");
                     let (rel, abs) = compare(&ctx, &device_tensors(&dev), &cpu_tensors(&tr));
