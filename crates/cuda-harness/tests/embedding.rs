@@ -721,7 +721,10 @@ fn minibatch_vs_cpu(accel: Arc<dyn Accel>, tol: f64) -> (f64, f64) {
                     m.step(&dev_data, &plan, b, sched.lr(e * run.n_batches() + b))
                         .unwrap();
                 }
-                let loss = m.end_epoch().unwrap() / order.len() as f64;
+                m.end_epoch().unwrap();
+                let per_batch = plan.batch_sse().unwrap();
+                assert!((0..plan.n_batches()).all(|b| per_batch[b] > 0.0));
+                let loss = per_batch.iter().sum::<f64>() / order.len() as f64;
                 assert!(
                     (loss - cpu_loss[e]).abs() <= tol.max(1e-9) * cpu_loss[e],
                     "{ctx}: epoch {e} loss {loss} vs {}",

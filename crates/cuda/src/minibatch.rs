@@ -7,7 +7,10 @@
 //! copy); per batch [`MiniBatch::step`] makes no copy, only launches, in stream order:
 //! `emb_begin_step` (1 × 32), `emb_forward` (a warp per rating), `emb_update` (a warp per
 //! touched row + one for the global bias and the loss) and, in dense mode, `emb_dense_step`
-//! per table; [`MiniBatch::end_epoch`] flushes the lazy rows and reads the epoch's Σ e².
+//! per table; [`MiniBatch::end_epoch`] flushes the lazy rows. Each batch's Σ e² lands in
+//! its own slot of the plan ([`EpochPlan::batch_sse`]), so the host reads the losses when
+//! it wants them (every report, or at the end of the epoch) and still finds the first
+//! non-finite batch as the cpu's batch loop does.
 //!
 //! Layout: the tables as in [`crate::mf`] (`stride = k + bias`, the bias at index `k`), the
 //! optimizer state `n_state` rows of `stride` floats per table row, a last-step counter per
@@ -101,19 +104,33 @@ struct PlannedBatch {
     ent_at: usize,
 }
 
-/// An epoch's order and every batch grouped by row, on the device.
+/// An epoch's order and every batch grouped by row, on the device, with one Σ e² slot per
+/// batch (the step of batch b adds its ratings' squared errors to slot b).
 #[derive(Debug)]
 pub struct EpochPlan {
     order: Buf<u32>,
     rows: Buf<u32>,
     off: Buf<u32>,
     ent: Buf<u32>,
+    sse: Buf<f64>,
     batches: Vec<PlannedBatch>,
 }
 
 impl EpochPlan {
     pub fn n_batches(&self) -> usize {
         self.batches.len()
+    }
+
+    /// Ratings in batch `b`.
+    pub fn batch_len(&self, b: usize) -> usize {
+        self.batches[b].n
+    }
+
+    /// Each batch's Σ e² (zero for batches not stepped yet), in batch order: the cpu batch
+    /// loop's per-step losses, for its running mean and its divergence check (a copy from
+    /// the device: it waits for the launches before it).
+    pub fn batch_sse(&self) -> Result<Vec<f64>, Error> {
+        self.sse.to_vec()
     }
 }
 
@@ -191,8 +208,6 @@ pub struct MiniBatch {
     hist: Buf<f32>,
     window: Buf<f32>,
     log_decay: Buf<f64>,
-    /// Σ e² since the last `end_epoch`.
-    acc: Buf<f64>,
     coef: Buf<f32>,
     err2: Buf<f32>,
     snap_u: Buf<f32>,
@@ -241,7 +256,6 @@ impl MiniBatch {
             hist: zeros(max_steps + 1)?,
             window: zeros(max_steps + 1)?,
             log_decay: Buf::zeros(accel, max_steps + 1, MODEL)?,
-            acc: Buf::zeros(accel, 1, MODEL)?,
             coef: zeros(max_batch)?,
             err2: zeros(max_batch)?,
             snap_u: zeros(max_batch * shape.k)?,
@@ -313,6 +327,7 @@ impl MiniBatch {
             rows: Buf::from_slice(&self.accel, &rows, PLAN)?,
             off: Buf::from_slice(&self.accel, &off, PLAN)?,
             ent: Buf::from_slice(&self.accel, &ent, PLAN)?,
+            sse: Buf::zeros(&self.accel, n_batches, PLAN)?,
             batches,
         })
     }
@@ -422,7 +437,7 @@ impl MiniBatch {
             self.global.arg(),
             self.gs.arg(),
             self.glast.arg(),
-            self.acc.arg(),
+            plan.sse.arg_at(b),
             kind,
             b1,
             b2,
@@ -486,9 +501,8 @@ impl MiniBatch {
         ]
     }
 
-    /// The end of an epoch: every row catches up to the last step (Table::flush), and the
-    /// Σ e² of the epoch's steps is read and reset.
-    pub fn end_epoch(&mut self) -> Result<f64, Error> {
+    /// The end of an epoch: every row catches up to the last step (Table::flush).
+    pub fn end_epoch(&mut self) -> Result<(), Error> {
         let [kind, b1, b2, eps, mom, wd] = self.cfg.opt_args();
         let [hist, window, log_decay, rho_pow] = self.tables();
         let stride = Arg::U32(self.shape.stride() as u32);
@@ -514,15 +528,7 @@ impl MiniBatch {
             ];
             self.accel.launch(Kernel::EmbFlush, self.warps(n), &args)?;
         }
-        let sse = self.acc.to_vec()?[0];
-        self.acc.write(0, &[0.0])?;
-        Ok(sse)
-    }
-
-    /// Σ e² of the steps since the last `end_epoch` (a copy from the device: it waits for
-    /// the launches before it).
-    pub fn sse(&self) -> Result<f64, Error> {
-        Ok(self.acc.to_vec()?[0])
+        Ok(())
     }
 
     /// The weights, back on the host (lazy rows as of their last step: call after
