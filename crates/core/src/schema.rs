@@ -87,6 +87,8 @@ pub fn history() -> Schema {
         Field::new("seconds", DataType::Float64, false),
         Field::new("ratings_per_s", DataType::Float64, false),
         Field::new("lr", DataType::Float64, false),
+        // The device the epoch trained on: "cpu", "cuda:0", ...
+        Field::new("device", DataType::Utf8, false),
     ])
 }
 

@@ -163,6 +163,14 @@ pub trait Stage {
         Vec::new()
     }
 
+    /// What on this machine, beyond the config, the upstream entries and the external
+    /// inputs, decides the outputs (train: the CUDA device `device = "auto"` resolves to);
+    /// part of the cache key when not null, so runs on different devices never share an
+    /// entry.
+    fn environment(_cfg: &Self::Config) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Checks of the config's values that need no data. The runner uses them to say what a
     /// value the config's types cannot hold should be (`epochs = -1`: "must be at least 1").
     fn validate(_cfg: &Self::Config) -> std::result::Result<(), Self::Error> {

@@ -57,6 +57,7 @@ fn write_history(dir: &Path) {
         Arc::new(Float64Array::from(vec![0.1, 0.1, 0.1])),
         Arc::new(Float64Array::from(vec![1e6, 1e6, 1e6])),
         Arc::new(Float64Array::from(vec![0.01, 0.01, 0.01])),
+        Arc::new(arrow_array::StringArray::from(vec!["cpu"; 3])),
     ];
     let b = RecordBatch::try_new(Arc::new(schema::history()), cols).unwrap();
     write_batches(dir.join("history.parquet"), &[b]).unwrap();

@@ -28,6 +28,8 @@ pub trait Handler: Send + Sync {
     /// Strict parse (`deny_unknown_fields`); errors keep toml's span.
     fn parse(&self, table: Spanned<DeValue<'static>>) -> Result<Parsed, SpanError>;
     fn external_inputs(&self, cfg: &Parsed) -> Vec<PathBuf>;
+    /// What on this machine decides the outputs ([`Stage::environment`]).
+    fn environment(&self, cfg: &Parsed) -> serde_json::Value;
     fn run(&self, cfg: &Parsed, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Ran;
     /// The summary's numbers that compare runs ([`Stage::HEADLINES`]).
     fn headlines(&self) -> &'static [Headline];
@@ -92,6 +94,10 @@ impl<S: Stage + 'static> Handler for StageHandler<S> {
 
     fn external_inputs(&self, cfg: &Parsed) -> Vec<PathBuf> {
         S::external_inputs(Self::typed(cfg))
+    }
+
+    fn environment(&self, cfg: &Parsed) -> serde_json::Value {
+        S::environment(Self::typed(cfg))
     }
 
     fn run(&self, cfg: &Parsed, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Ran {

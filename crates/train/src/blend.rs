@@ -217,6 +217,7 @@ fn result(checkpoint: Checkpoint, train: &Ratings, valid: &Ratings, start: Insta
                 ratings_per_s: train.len() as f64 / seconds.max(1e-9),
                 lr: 0.0,
             }],
+            device: Device::Cpu.name(),
         },
         best_epoch: 1,
         best,

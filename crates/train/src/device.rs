@@ -22,8 +22,9 @@ pub fn cuda_refuses(cfg: &Config) -> Option<String> {
     Some(if cfg.model.is_embedding() {
         format!(
             "the CUDA backend trains `{}` with per-rating sgd or adagrad (batch_size = 1); \
-             mini-batch {:?} is not on it yet",
-            cfg.model, cfg.optimizer
+             mini-batch {} is not on it yet",
+            cfg.model,
+            format!("{:?}", cfg.optimizer).to_lowercase()
         )
     } else {
         format!(
@@ -136,6 +137,7 @@ mod tests {
         Config {
             model: ModelKind::DotBias,
             optimizer: OptimizerKind::Sgd,
+            momentum: 0.0,
             batch_size: 1,
             device,
             ..Config::default()

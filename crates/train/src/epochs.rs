@@ -43,7 +43,10 @@ pub(crate) fn run_epochs(
     };
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
     let mut shuffle_rng = rng::Rng::stream(cfg.seed, 2);
-    let mut history = History::default();
+    let mut history = History {
+        epochs: Vec::new(),
+        device: backend.device().name(),
+    };
     let mut keep = KeepBest::new(cfg);
     let mut watch = Watch::new(valid, spec.global_mean, cfg.lr);
     let mut stopped_early = false;

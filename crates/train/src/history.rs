@@ -1,7 +1,7 @@
 //! history.parquet: one row per epoch.
 
 use crate::error::Result;
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
 use recpipe_core::parquet_io::write_batches;
 use recpipe_core::schema;
 use std::path::Path;
@@ -19,9 +19,11 @@ pub struct Epoch {
     pub lr: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct History {
     pub epochs: Vec<Epoch>,
+    /// The device every epoch trained on (`cpu`, `cuda:0`).
+    pub device: String,
 }
 
 impl History {
@@ -43,6 +45,7 @@ impl History {
                 f(|e| e.seconds),
                 f(|e| e.ratings_per_s),
                 f(|e| e.lr),
+                Arc::new(StringArray::from(vec![self.device.as_str(); e.len()])),
             ],
         )
         .expect("columns match the history schema")

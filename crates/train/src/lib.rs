@@ -37,7 +37,8 @@ pub struct TrainStage;
 
 impl Stage for TrainStage {
     const KIND: &'static str = "train";
-    const FORMAT_VERSION: u32 = 2;
+    // 3: history.parquet gained the `device` column.
+    const FORMAT_VERSION: u32 = 3;
     type Config = Config;
     type Error = TrainError;
     const HEADLINES: &'static [Headline] = &[
@@ -64,6 +65,11 @@ impl Stage for TrainStage {
 
     fn external_inputs(cfg: &Config) -> Vec<std::path::PathBuf> {
         cfg.item_features_file.iter().cloned().collect()
+    }
+
+    /// The CUDA device the run trains on (null on the cpu).
+    fn environment(cfg: &Config) -> serde_json::Value {
+        device::planned(cfg)
     }
 
     fn validate(cfg: &Config) -> Result<()> {

@@ -25,15 +25,18 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
     serde_json::to_string(&sort(v)).expect("JSON values always serialize")
 }
 
-/// The cache key of a stage run (32 hex digits of a blake3 hash).
+/// The cache key of a stage run (32 hex digits of a blake3 hash); `environment` (the
+/// stage's `Stage::environment`) joins the hash only when not null, so the keys of stages
+/// that depend on nothing machine-specific are those they always had.
 pub fn stage_key(
     kind: &str,
     format_version: u32,
     config: &serde_json::Value,
     upstream: &[UpstreamRef],
     external: &[ExternalRef],
+    environment: &serde_json::Value,
 ) -> String {
-    let material = serde_json::json!({
+    let mut material = serde_json::json!({
         "kind": kind,
         "format_version": format_version,
         "config": config,
@@ -43,6 +46,9 @@ pub fn stage_key(
             .map(|e| serde_json::json!([e.path, e.blake3]))
             .collect::<Vec<_>>(),
     });
+    if !environment.is_null() {
+        material["environment"] = environment.clone();
+    }
     let hash = blake3::hash(canonical_json(&material).as_bytes());
     hash.to_hex()[..32].to_string()
 }
@@ -69,20 +75,45 @@ mod tests {
             key: "k1".into(),
             dir: None,
         }];
-        let base = stage_key("split", 1, &cfg, &up, &[]);
-        assert_eq!(base, stage_key("split", 1, &cfg, &up, &[]));
-        assert_ne!(base, stage_key("split", 2, &cfg, &up, &[]));
-        assert_ne!(base, stage_key("train", 1, &cfg, &up, &[]));
+        let base = stage_key("split", 1, &cfg, &up, &[], &serde_json::Value::Null);
+        assert_eq!(
+            base,
+            stage_key("split", 1, &cfg, &up, &[], &serde_json::Value::Null)
+        );
         assert_ne!(
             base,
-            stage_key("split", 1, &serde_json::json!({"seed": 7}), &up, &[])
+            stage_key("split", 2, &cfg, &up, &[], &serde_json::Value::Null)
         );
-        assert_ne!(base, stage_key("split", 1, &cfg, &[], &[]));
+        assert_ne!(
+            base,
+            stage_key("train", 1, &cfg, &up, &[], &serde_json::Value::Null)
+        );
+        assert_ne!(
+            base,
+            stage_key(
+                "split",
+                1,
+                &serde_json::json!({"seed": 7}),
+                &up,
+                &[],
+                &serde_json::Value::Null
+            )
+        );
+        // A machine-specific environment (train's CUDA device) moves the key; null keeps it.
+        let gpu = serde_json::json!({"device": "cuda:0", "gpu": "NVIDIA H200"});
+        assert_ne!(base, stage_key("split", 1, &cfg, &up, &[], &gpu));
+        assert_ne!(
+            base,
+            stage_key("split", 1, &cfg, &[], &[], &serde_json::Value::Null)
+        );
         let ext = ExternalRef {
             path: "r.csv".into(),
             blake3: "ab".into(),
             bytes: 1,
         };
-        assert_ne!(base, stage_key("split", 1, &cfg, &up, &[ext]));
+        assert_ne!(
+            base,
+            stage_key("split", 1, &cfg, &up, &[ext], &serde_json::Value::Null)
+        );
     }
 }

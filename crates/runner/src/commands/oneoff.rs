@@ -54,6 +54,7 @@ pub fn oneoff(
         &config.json,
         &upstream,
         &external,
+        &handler.environment(&config),
     );
     if out.exists() && !(out.join(cache::MANIFEST).exists() || is_empty_dir(out)) {
         bail!(

@@ -87,6 +87,7 @@ fn plan_one(
         &s.config.json,
         &upstream,
         &external,
+        &s.handler.environment(&s.config),
     );
     Ok(Planned {
         key,
