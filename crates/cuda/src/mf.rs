@@ -172,16 +172,6 @@ impl MfModel {
         self.shape
     }
 
-    /// The table arguments every kernel takes: P, Q, stride, k.
-    fn tables(&self) -> [Arg; 4] {
-        [
-            self.p.arg(),
-            self.q.arg(),
-            Arg::U32(self.shape.stride() as u32),
-            Arg::U32(self.shape.k as u32),
-        ]
-    }
-
     /// Per-rating steps over `order[range]` of `data` (the global bias fixed during the
     /// chunk, then stepped once by the chunk's mean gradient), with `shape` (a wide grid is
     /// Hogwild; [`Launch::SEQUENTIAL`] walks the chunk in order). Returns the chunk's summed
@@ -202,7 +192,7 @@ impl MfModel {
             Some((u, i)) => (u.arg(), i.arg()),
             None => (Arg::NULL, Arg::NULL),
         };
-        let [p, q, stride, k] = self.tables();
+        let [p, q, stride, k] = self.tables().args();
         let [squash, lo, hi] = squash_args(step.y_range);
         let args = [
             data.user.arg(),
@@ -247,6 +237,49 @@ impl MfModel {
         Launch::warps(n, self.accel.multiprocessors(), WAVES)
     }
 
+    /// The tables, for scoring.
+    pub fn tables(&self) -> Tables<'_> {
+        Tables {
+            accel: &self.accel,
+            shape: self.shape,
+            p: &self.p,
+            q: &self.q,
+            global: &self.global,
+        }
+    }
+
+    /// The weights, back on the host.
+    pub fn weights(&self) -> Result<MfWeights, Error> {
+        Ok(MfWeights {
+            p: self.p.to_vec()?,
+            q: self.q.to_vec()?,
+            global: self.global.to_vec()?[0],
+        })
+    }
+}
+
+/// A dot / dot_bias model's tables on a device, as the scoring kernels read them (the
+/// per-rating [`MfModel`] and the mini-batch model both lend theirs).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'a> {
+    pub accel: &'a Arc<dyn Accel>,
+    pub shape: MfShape,
+    pub p: &'a Buf<f32>,
+    pub q: &'a Buf<f32>,
+    pub global: &'a Buf<f32>,
+}
+
+impl Tables<'_> {
+    /// The table arguments every kernel takes: P, Q, stride, k.
+    fn args(&self) -> [Arg; 4] {
+        [
+            self.p.arg(),
+            self.q.arg(),
+            Arg::U32(self.shape.stride() as u32),
+            Arg::U32(self.shape.k as u32),
+        ]
+    }
+
     /// (Σe², Σ|e|) of the model's predictions on `data`.
     pub fn errors(
         &self,
@@ -256,14 +289,14 @@ impl MfModel {
         if data.is_empty() {
             return Ok((0.0, 0.0));
         }
-        let shape = self.hogwild(data.len());
+        let shape = Launch::warps(data.len(), self.accel.multiprocessors(), WAVES);
         let purpose = Purpose {
             what: "the validation sums",
             setting: "train.k",
         };
-        let partial = Buf::<f64>::zeros(&self.accel, 2 * shape.grid as usize, purpose)?;
-        let sums = Buf::<f64>::zeros(&self.accel, 2, purpose)?;
-        let [p, q, stride, k] = self.tables();
+        let partial = Buf::<f64>::zeros(self.accel, 2 * shape.grid as usize, purpose)?;
+        let sums = Buf::<f64>::zeros(self.accel, 2, purpose)?;
+        let [p, q, stride, k] = self.args();
         let [squash, lo, hi] = squash_args(y_range);
         let args = [
             data.user.arg(),
@@ -305,10 +338,10 @@ impl MfModel {
             what: "the pairs to predict",
             setting: "the number of pairs",
         };
-        let u = Buf::from_slice(&self.accel, users, purpose)?;
-        let i = Buf::from_slice(&self.accel, items, purpose)?;
-        let o = Buf::<f32>::zeros(&self.accel, users.len(), purpose)?;
-        let [p, q, stride, k] = self.tables();
+        let u = Buf::from_slice(self.accel, users, purpose)?;
+        let i = Buf::from_slice(self.accel, items, purpose)?;
+        let o = Buf::<f32>::zeros(self.accel, users.len(), purpose)?;
+        let [p, q, stride, k] = self.args();
         let [squash, lo, hi] = squash_args(y_range);
         let args = [
             u.arg(),
@@ -325,18 +358,12 @@ impl MfModel {
             hi,
             o.arg(),
         ];
-        self.accel
-            .launch(Kernel::Predict, self.hogwild(users.len()), &args)?;
+        self.accel.launch(
+            Kernel::Predict,
+            Launch::warps(users.len(), self.accel.multiprocessors(), WAVES),
+            &args,
+        )?;
         o.read(0, out)
-    }
-
-    /// The weights, back on the host.
-    pub fn weights(&self) -> Result<MfWeights, Error> {
-        Ok(MfWeights {
-            p: self.p.to_vec()?,
-            q: self.q.to_vec()?,
-            global: self.global.to_vec()?[0],
-        })
     }
 }
 

@@ -22,7 +22,7 @@ use crate::Error;
 use crate::accel::Accel;
 use crate::buf::{Buf, Purpose};
 use crate::kernel::{Arg, Kernel, Launch};
-use crate::mf::{DeviceRatings, MfShape, MfWeights};
+use crate::mf::{DeviceRatings, MfShape, MfWeights, Tables};
 use std::sync::Arc;
 
 /// Blocks per multiprocessor for the warp-per-item launches.
@@ -285,6 +285,17 @@ impl MiniBatch {
         self.shape
     }
 
+    /// The tables, for scoring ([`Tables::errors`], [`Tables::predict`]).
+    pub fn tables(&self) -> Tables<'_> {
+        Tables {
+            accel: &self.accel,
+            shape: self.shape,
+            p: &self.p,
+            q: &self.q,
+            global: &self.global,
+        }
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u32 {
         self.t
@@ -337,7 +348,7 @@ impl MiniBatch {
     }
 
     /// The step tables' arguments: hist, window, log_decay, rho_pow.
-    fn tables(&self) -> [Arg; 4] {
+    fn catch_up_tables(&self) -> [Arg; 4] {
         [
             self.hist.arg(),
             self.window.arg(),
@@ -366,7 +377,7 @@ impl MiniBatch {
         let t = Arg::U32(self.t);
         let cfg = self.cfg;
         let [kind, b1, b2, eps, mom, wd] = cfg.opt_args();
-        let [hist, window, log_decay, rho_pow] = self.tables();
+        let [hist, window, log_decay, rho_pow] = self.catch_up_tables();
         let args = [
             kind,
             b1,
@@ -504,7 +515,7 @@ impl MiniBatch {
     /// The end of an epoch: every row catches up to the last step (Table::flush).
     pub fn end_epoch(&mut self) -> Result<(), Error> {
         let [kind, b1, b2, eps, mom, wd] = self.cfg.opt_args();
-        let [hist, window, log_decay, rho_pow] = self.tables();
+        let [hist, window, log_decay, rho_pow] = self.catch_up_tables();
         let stride = Arg::U32(self.shape.stride() as u32);
         for (n, w, s, last) in self.sides() {
             let args = [

@@ -10,23 +10,14 @@
 //! [`planned`] is the same choice without opening anything, for the cache key: a model
 //! trained on a GPU and one trained on the cpu never share a cache entry.
 
-use crate::backend::{Device, per_rating};
+use crate::backend::Device;
 use crate::config::{Config, DeviceChoice};
 use crate::error::{Result, TrainError};
 
-/// Why the CUDA backend cannot train `cfg`'s model, if it cannot.
+/// Why the CUDA backend cannot train `cfg`'s model, if it cannot: it trains `dot` and
+/// `dot_bias` (per-rating and mini-batch), not yet the neural models or AutoRec.
 pub fn cuda_refuses(cfg: &Config) -> Option<String> {
-    if per_rating(cfg) {
-        return None;
-    }
-    Some(if cfg.model.is_embedding() {
-        format!(
-            "the CUDA backend trains `{}` with per-rating sgd or adagrad (batch_size = 1); \
-             mini-batch {} is not on it yet",
-            cfg.model,
-            format!("{:?}", cfg.optimizer).to_lowercase()
-        )
-    } else {
+    (!cfg.model.is_embedding()).then(|| {
         format!(
             "the CUDA backend trains dot / dot_bias; `{}` is not on it yet",
             cfg.model

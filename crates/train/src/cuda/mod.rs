@@ -5,12 +5,19 @@
 //! what is here is the trainer glue: initial weights as the cpu draws them, the chunking
 //! of an epoch, and the checkpoint's tensors.
 //!
-//! Trains `dot` / `dot_bias` with per-rating SGD or Adagrad ([`Family::PerRating`]); the
-//! other families are refused by `device.rs` before a backend is built.
+//! Trains `dot` / `dot_bias` with per-rating SGD or Adagrad ([`Family::PerRating`],
+//! `per_rating.rs`) and with mini-batches ([`Family::Embedding`], `minibatch.rs`); the
+//! neural families and AutoRec are refused by `device.rs` before a backend is built.
 
+mod minibatch;
 mod per_rating;
+mod resident;
+mod weights;
 
+pub use minibatch::MiniBatchTrainer;
 pub use per_rating::PerRatingTrainer;
+
+use weights::{all_finite, initial_weights, shape_of, tensors_of};
 
 use crate::backend::{Backend, Device, Family, ModelSpec, Trainer};
 use crate::error::{Result, TrainError};
@@ -74,6 +81,10 @@ impl Backend for CudaBackend {
         match family {
             Family::PerRating => Ok(Box::new(
                 PerRatingTrainer::new(self.accel.clone(), spec, self.schedule)
+                    .map_err(|e| cuda_error(self.device, e))?,
+            )),
+            Family::Embedding => Ok(Box::new(
+                MiniBatchTrainer::new(self.accel.clone(), spec)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
             other => Err(TrainError::Cuda {
