@@ -62,3 +62,11 @@ bench-ingest SIZES="25000000":
 # Only the training rows of `just bench` (vs PyTorch CPU; 25M synthetic ratings by default).
 bench-train SIZES="25000000":
     BENCH_PARTS=train BENCH_SIZES="{{SIZES}}" bash scripts/bench.sh
+
+# gpu-bundle/ for a GPU machine without Rust (≤ 64 MiB, glibc ≥ 2.28): release recpipe, the test executables of recpipe-cuda/-train/-tests, data, pipelines, gpu-check.sh; built with cargo-zigbuild (PyPI, bench/.venv-zig) into target/zig.
+gpu-bundle:
+    bash scripts/gpu_bundle.sh
+
+# On the GPU machine (no `just` there: `bash gpu-bundle/gpu-check.sh`): nvidia-smi, recpipe devices, the bundled tests with RECPIPE_REQUIRE_GPU=1, cuda-vs-cpu and PyTorch benchmarks, under 5 min; writes gpu-bundle/results/gpu-check.md.
+gpu-check:
+    bash gpu-bundle/gpu-check.sh
