@@ -136,9 +136,12 @@ fn harness_mini_batch_gives_the_cpu_weights_bit_for_bit() {
             a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-9 * x),
             "{a:?} vs {b:?}"
         );
+        // Same weights; the device's dot products and sums run in another order (fp32).
         assert!(
-            (best(&cpu) - best(&dev)).abs() < 1e-9,
-            "{model:?} {optimizer:?}"
+            (best(&cpu) - best(&dev)).abs() < 1e-5,
+            "{model:?} {optimizer:?}: {} vs {}",
+            best(&cpu),
+            best(&dev)
         );
         assert_eq!(dev.history.device, "cuda:0");
         drop(gpu);

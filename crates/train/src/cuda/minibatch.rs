@@ -12,23 +12,20 @@
 //! [`Family::Embedding`]: crate::backend::Family::Embedding
 
 use super::resident::Resident;
-use crate::backend::{EpochResult, EpochTask, Metrics, ModelSpec, RatingsView, Report, Trainer};
+use super::trainer::{CudaTrainer, DeviceModel};
+use crate::backend::{EpochResult, EpochTask, ModelSpec, Report};
 use crate::config::OptimizerKind;
-use recpipe_core::model::Tensor;
 use recpipe_cuda::buf::{Purpose, check_fits};
+use recpipe_cuda::mf::{MfShape, MfWeights, Tables};
 use recpipe_cuda::minibatch::{MbConfig, MbOptimizer, MiniBatch};
 use recpipe_cuda::{Accel, Error};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Batches between reads of the losses (the cpu reports every 64 batches too).
 pub const READ_EVERY: usize = 64;
 
-pub struct MiniBatchTrainer {
-    dev: Resident,
-    model: MiniBatch,
-    y_range: Option<[f32; 2]>,
-}
+/// The CUDA backend's mini-batch trainer.
+pub type MiniBatchTrainer = CudaTrainer<MiniBatch>;
 
 fn optimizer(kind: OptimizerKind) -> MbOptimizer {
     match kind {
@@ -40,53 +37,58 @@ fn optimizer(kind: OptimizerKind) -> MbOptimizer {
     }
 }
 
-impl MiniBatchTrainer {
-    /// The model of `spec` on `accel`, from the cpu's initial draws, after checking the
-    /// device can hold the tables, the optimizer state, the ratings and an epoch's plan.
-    pub fn new(accel: Arc<dyn Accel>, spec: &ModelSpec) -> Result<Self, Error> {
-        let cfg = &spec.cfg;
-        let shape = super::shape_of(spec);
-        shape.check().map_err(Error::Driver)?;
-        let opt = optimizer(cfg.optimizer);
-        let rows = shape.n_users + shape.n_items;
-        let n_train = (spec.expected_steps / cfg.epochs.max(1)) * cfg.batch_size;
-        // Tables and state, per-row step counters, the per-step tables, and per rating:
-        // the three columns (train and a quarter more for valid) and the plan (~28 bytes).
-        let bytes = rows * shape.stride() * 4 * (1 + opt.n_state())
-            + rows * 4
-            + spec.expected_steps * 16
-            + n_train * (12 + 3 + 28);
-        check_fits(
-            accel.as_ref(),
-            bytes,
-            Purpose {
-                what: "the model, its optimizer state, the ratings and the epoch plan",
-                setting: "train.k (or use device = \"cpu\")",
-            },
-        )?;
-        let mb = MbConfig {
-            optimizer: opt,
-            beta1: cfg.beta1,
-            beta2: cfg.beta2,
-            eps: cfg.eps,
-            momentum: cfg.momentum,
-            weight_decay: cfg.weight_decay,
-            l2: cfg.l2,
-            dense: false,
-            y_range: spec.y_range,
-        };
-        let w = super::initial_weights(spec);
-        let model = MiniBatch::new(&accel, shape, &w, mb, cfg.batch_size, spec.expected_steps)?;
-        Ok(MiniBatchTrainer {
-            dev: Resident::new(accel),
-            model,
-            y_range: spec.y_range,
-        })
-    }
+/// The model of `spec` on `accel`, from the cpu's initial draws, after checking the device
+/// can hold the tables, the optimizer state, the ratings and an epoch's plan.
+pub fn trainer(accel: Arc<dyn Accel>, spec: &ModelSpec) -> Result<MiniBatchTrainer, Error> {
+    let cfg = &spec.cfg;
+    let shape = super::shape_of(spec);
+    shape.check().map_err(Error::Driver)?;
+    let opt = optimizer(cfg.optimizer);
+    let rows = shape.n_users + shape.n_items;
+    let n_train = (spec.expected_steps / cfg.epochs.max(1)) * cfg.batch_size;
+    // Tables and state, per-row step counters, the per-step tables, and per rating:
+    // the three columns (train and a quarter more for valid) and the plan (~28 bytes).
+    let bytes = rows * shape.stride() * 4 * (1 + opt.n_state())
+        + rows * 4
+        + spec.expected_steps * 16
+        + n_train * (12 + 3 + 28);
+    check_fits(
+        accel.as_ref(),
+        bytes,
+        Purpose {
+            what: "the model, its optimizer state, the ratings and the epoch plan",
+            setting: "train.k (or use device = \"cpu\")",
+        },
+    )?;
+    let mb = MbConfig {
+        optimizer: opt,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+        l2: cfg.l2,
+        dense: false,
+        y_range: spec.y_range,
+    };
+    let w = super::initial_weights(spec);
+    let model = MiniBatch::new(&accel, shape, &w, mb, cfg.batch_size, spec.expected_steps)?;
+    Ok(CudaTrainer {
+        dev: Resident::new(accel),
+        model,
+        y_range: spec.y_range,
+    })
+}
 
+impl DeviceModel for MiniBatch {
     /// One epoch's launches; the losses are read back every READ_EVERY batches.
-    fn epoch(&mut self, task: &EpochTask<'_>, report: Report<'_>) -> Result<EpochResult, Error> {
-        let MiniBatchTrainer { dev, model, .. } = self;
+    fn epoch(
+        &mut self,
+        dev: &mut Resident,
+        task: &EpochTask<'_>,
+        report: Report<'_>,
+    ) -> Result<EpochResult, Error> {
+        let model = self;
         let data = dev.train(task.data)?;
         let plan = model.plan(task.data.user, task.data.item, task.order, task.batch_size)?;
         let n = plan.n_batches();
@@ -122,46 +124,16 @@ impl MiniBatchTrainer {
         model.end_epoch()?;
         Ok(result)
     }
-}
 
-impl Trainer for MiniBatchTrainer {
-    fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {
-        self.epoch(&task, report).unwrap_or_else(|e| {
-            self.dev.fail(e);
-            Ok(0.0)
-        })
+    fn shape(&self) -> MfShape {
+        MiniBatch::shape(self)
     }
 
-    fn predict(&self, users: &[u32], items: &[u32], out: &mut [f32]) {
-        let t = self.model.tables();
-        self.dev.predict(t, (users, items), self.y_range, out);
+    fn tables(&self) -> Tables<'_> {
+        MiniBatch::tables(self)
     }
 
-    fn evaluate(&self, data: RatingsView<'_>) -> Metrics {
-        self.dev.metrics(self.model.tables(), data, self.y_range)
-    }
-
-    fn tensors(&self) -> BTreeMap<String, Tensor> {
-        match self.model.weights() {
-            Ok(w) => super::tensors_of(self.model.shape(), &w),
-            Err(e) => {
-                self.dev.fail(e);
-                BTreeMap::new()
-            }
-        }
-    }
-
-    fn finite(&self) -> bool {
-        match self.model.weights() {
-            Ok(w) => super::all_finite(&w),
-            Err(e) => {
-                self.dev.fail(e);
-                false
-            }
-        }
-    }
-
-    fn failure(&self) -> Option<String> {
-        self.dev.failure()
+    fn weights(&self) -> Result<MfWeights, Error> {
+        MiniBatch::weights(self)
     }
 }

@@ -12,10 +12,13 @@
 mod minibatch;
 mod per_rating;
 mod resident;
+mod trainer;
 mod weights;
 
 pub use minibatch::MiniBatchTrainer;
 pub use per_rating::PerRatingTrainer;
+pub use resident::Resident;
+pub use trainer::{CudaTrainer, DeviceModel};
 
 use weights::{all_finite, initial_weights, shape_of, tensors_of};
 
@@ -80,11 +83,11 @@ impl Backend for CudaBackend {
     fn build(&self, family: Family, spec: &ModelSpec) -> Result<Box<dyn Trainer>> {
         match family {
             Family::PerRating => Ok(Box::new(
-                PerRatingTrainer::new(self.accel.clone(), spec, self.schedule)
+                per_rating::trainer(self.accel.clone(), spec, self.schedule)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
             Family::Embedding => Ok(Box::new(
-                MiniBatchTrainer::new(self.accel.clone(), spec)
+                minibatch::trainer(self.accel.clone(), spec)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
             other => Err(TrainError::Cuda {

@@ -31,7 +31,7 @@ fn upload(accel: &Arc<dyn Accel>, d: RatingsView<'_>, p: Purpose) -> Result<Uplo
 }
 
 #[derive(Debug)]
-pub(crate) struct Resident {
+pub struct Resident {
     pub accel: Arc<dyn Accel>,
     train: Option<Upload>,
     valid: Mutex<Option<Upload>>,
@@ -56,11 +56,6 @@ impl Resident {
             self.train = Some(upload(&self.accel, d, TRAIN)?);
         }
         Ok(&self.train.as_ref().expect("uploaded above").1)
-    }
-
-    /// The training ratings uploaded by [`Resident::train`].
-    pub fn uploaded(&self) -> Option<&DeviceRatings> {
-        self.train.as_ref().map(|(_, d)| d)
     }
 
     /// Records the first device error.
