@@ -139,8 +139,21 @@ for f in "$out"/bin/* "$out"/tests/*; do
         done
     fi
 done
+# Shared libraries: only glibc's own (zig links C++ and compiler runtimes statically), so
+# nothing else has to be on the GPU image, in whatever version.
+needed_all=""
+for f in "$out"/bin/* "$out"/tests/*; do
+    head -c 4 "$f" | grep -q $'\x7fELF' || continue
+    needed=$(objdump -p "$f" | awk '$1 == "NEEDED" {print $2}')
+    needed_all=$(printf '%s\n%s\n' "$needed_all" "$needed" | awk 'NF' | sort -u)
+    other=$(grep -vE '^(libc|libm|libpthread|libdl|librt|libutil|libgcc_s)\.so\.[0-9]+$|^ld-linux-x86-64\.so\.2$' <<<"$needed" || true)
+    if [ -n "$other" ]; then
+        bad=1
+        say "FAIL: ${f#"$root"/} needs shared libraries beyond glibc's: $(tr "\n" " " <<<"$other")"
+    fi
+done
 [ "$bad" = 0 ] || exit 1
-say "glibc: every bundled ELF needs GLIBC <= $glibc (highest seen: GLIBC_$max_seen)"
+say "glibc: every bundled ELF needs GLIBC <= $glibc (highest seen: GLIBC_$max_seen); libraries: $(tr "\n" " " <<<"$needed_all")"
 
 # What travels is packed: xz makes the ~80 MiB of executables about a fifth of that.
 # gpu-check.sh unpacks payload.tar.xz into its scratch folder at each run.
