@@ -108,15 +108,19 @@ fn the_default_output_is_short_and_exact() {
     let t = quickstart();
     let r = t.run(&["run", QS]).ok();
     // Logs do not repeat what stdout says.
-    for noise in [
-        "running stage",
-        "split done",
-        "export done",
-        "ranked",
-        "no CUDA",
-    ] {
+    for noise in ["running stage", "split done", "export done", "ranked"] {
         assert!(!r.stderr.contains(noise), "{noise}\n{r}");
     }
+    // `device = "auto"` says once, in one short line, which device it chose and why.
+    let device: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("device = "))
+        .collect();
+    assert!(
+        device.len() <= 1 && device.iter().all(|l| l.len() < 160),
+        "{r}"
+    );
     // The bundled data's valid part has 343 items train never saw and no such users.
     assert!(
         r.stdout

@@ -30,11 +30,10 @@ fn cuda_devices() -> std::result::Result<Vec<recpipe_cuda::probe::DeviceInfo>, S
     match recpipe_cuda::probe::devices() {
         Ok(d) if d.is_empty() => Err("the CUDA driver lists no device".to_string()),
         Ok(d) => Ok(d),
-        Err(recpipe_cuda::Error::NoDriver(names)) => Err(format!(
-            "no CUDA driver (looked for {} through the dynamic loader; the NVIDIA driver \
-             installs it)",
-            names.join(", ")
-        )),
+        Err(recpipe_cuda::Error::NoDriver(_)) => Err(
+            "no CUDA driver (libcuda not found; `recpipe devices` shows where it looked)"
+                .to_string(),
+        ),
         Err(e) => Err(e.to_string()),
     }
 }
