@@ -1,91 +1,9 @@
-// embedding.cu (mini-batch dot / dot_bias) compiled for host threads, with one extern "C"
-// launcher per kernel for the Rust tests (grid and block sizes in x only).
+// embedding.cu (mini-batch dot / dot_bias) compiled for host threads, with its slot
+// launchers (slots.h).
 #include "embedding.cu"
+#include "slots.h"
 
 extern "C" {
-
-void harness_emb_opt_init(int kind, float b1, float b2, float mom, float* rho_pow, float* hist,
-                          float* window, double* log_decay) {
-    cuda_host::launch(dim3{1}, dim3{1},
-                      [&] { emb_opt_init(kind, b1, b2, mom, rho_pow, hist, window, log_decay); });
-}
-
-void harness_emb_begin_step(int kind, float b1, float b2, float mom, float wd, float lr,
-                            unsigned t, float* sc, float* hist, float* window,
-                            double* log_decay, const float* rho_pow) {
-    cuda_host::launch(dim3{1}, dim3{32}, [&] {
-        emb_begin_step(kind, b1, b2, mom, wd, lr, t, sc, hist, window, log_decay, rho_pow);
-    });
-}
-
-void harness_emb_forward(unsigned grid, unsigned block, const unsigned* user,
-                         const unsigned* item, const float* rating, const unsigned* idx,
-                         unsigned n, const float* P, const float* Q, unsigned stride,
-                         unsigned k, int bias, const float* global, int squash, float lo,
-                         float hi, float* coef, float* err2, float* snap_u, float* snap_i) {
-    cuda_host::launch(dim3{grid}, dim3{block}, [&] {
-        emb_forward(user, item, rating, idx, n, P, Q, stride, k, bias, global, squash, lo, hi,
-                    coef, err2, snap_u, snap_i);
-    });
-}
-
-void harness_emb_update(unsigned grid, unsigned block, unsigned nu, unsigned ni,
-                        const unsigned* rows, const unsigned* off, const unsigned* ent,
-                        const float* coef, const float* err2, const float* snap_u,
-                        const float* snap_i, unsigned n, float* P, float* Su, unsigned* last_u,
-                        float* Q, float* Si, unsigned* last_i, unsigned stride, unsigned k,
-                        int bias, float* gw, float* gs, unsigned* glast, double* acc, int kind,
-                        float b1, float b2, float eps, float mom, float wd, float l2,
-                        unsigned t, const float* sc, const float* hist, const float* window,
-                        const double* log_decay, const float* rho_pow) {
-    cuda_host::launch(dim3{grid}, dim3{block}, [&] {
-        emb_update(nu, ni, rows, off, ent, coef, err2, snap_u, snap_i, n, P, Su, last_u, Q, Si,
-                   last_i, stride, k, bias, gw, gs, glast, acc, kind, b1, b2, eps, mom, wd, l2,
-                   t, sc, hist, window, log_decay, rho_pow);
-    });
-}
-
-void harness_emb_dense_step(unsigned grid, unsigned block, unsigned n, float* W, float* S,
-                            unsigned* last, unsigned stride, unsigned dim, int kind, float b1,
-                            float b2, float eps, float mom, float wd, unsigned t,
-                            const float* sc, const float* hist, const float* window,
-                            const double* log_decay, const float* rho_pow) {
-    cuda_host::launch(dim3{grid}, dim3{block}, [&] {
-        emb_dense_step(n, W, S, last, stride, dim, kind, b1, b2, eps, mom, wd, t, sc, hist,
-                       window, log_decay, rho_pow);
-    });
-}
-
-void harness_emb_flush(unsigned grid, unsigned block, unsigned n, float* W, float* S,
-                       unsigned* last, unsigned stride, unsigned dim, int kind, float b1,
-                       float b2, float eps, float mom, float wd, unsigned t, const float* hist,
-                       const float* window, const double* log_decay, const float* rho_pow) {
-    cuda_host::launch(dim3{grid}, dim3{block}, [&] {
-        emb_flush(n, W, S, last, stride, dim, kind, b1, b2, eps, mom, wd, t, hist, window,
-                  log_decay, rho_pow);
-    });
-}
-}
-
-// The launchers HostAccel (src/accel.rs) calls for these kernels: the parameters as 8-byte
-// slots in order, as the CUDA driver takes them (a pointer, or an unsigned / int / float in
-// the slot's first four bytes).
-namespace emb_slots {
-union Slot {
-    uint64_t p;
-    unsigned u;
-    int i;
-    float f;
-};
-template <typename T>
-static T P(const Slot& s) {
-    return reinterpret_cast<T>(static_cast<uintptr_t>(s.p));
-}
-}  // namespace emb_slots
-
-extern "C" {
-using emb_slots::P;
-using emb_slots::Slot;
 
 void slots_emb_opt_init(unsigned grid, unsigned block, const Slot* a) {
     cuda_host::launch(dim3{grid}, dim3{block}, [&] {

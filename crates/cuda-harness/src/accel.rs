@@ -4,18 +4,21 @@
 //!
 //! Blocks run one after another and a block's threads at once, so a one-warp launch
 //! ([`Launch::SEQUENTIAL`]) is deterministic and a wide one races as Hogwild does on a GPU.
-//! `with_memory` gives it a memory size, to test the out-of-memory errors.
+//! `with_memory` gives it a memory size, to test the out-of-memory errors; `with_shape`
+//! runs the warp-per-item launches on another shape, to show results do not depend on it;
+//! `planted` runs sgd.cu's `PLANT_OFF_BY_ONE` build, to show ASan catches a bad index.
 
 use recpipe_cuda::accel::{Accel, DevPtr};
 use recpipe_cuda::kernel::{Arg, Kernel, Launch};
 use std::alloc::Layout;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 type Launcher = unsafe extern "C" fn(u32, u32, *const u64);
 
 unsafe extern "C" {
     fn slots_sgd_epoch(grid: u32, block: u32, args: *const u64);
+    fn slots_planted_sgd_epoch(grid: u32, block: u32, args: *const u64);
     fn slots_sgd_global_step(grid: u32, block: u32, args: *const u64);
     fn slots_predict(grid: u32, block: u32, args: *const u64);
     fn slots_eval_partials(grid: u32, block: u32, args: *const u64);
@@ -54,7 +57,13 @@ pub struct HostAccel {
     multiprocessors: u32,
     /// Bytes the "device" holds, when limited.
     limit: Option<usize>,
+    /// The shape of every warp-per-item launch, when set.
+    shape: Option<Launch>,
+    /// sgd_epoch is the `PLANT_OFF_BY_ONE` build.
+    planted: bool,
     live: Mutex<HashMap<DevPtr, Layout>>,
+    /// Every (kernel, grid, block) launched.
+    ran: Mutex<BTreeSet<(Kernel, u32, u32)>>,
 }
 
 impl Default for HostAccel {
@@ -69,7 +78,32 @@ impl HostAccel {
         HostAccel {
             multiprocessors: 2,
             limit: None,
+            shape: None,
+            planted: false,
             live: Mutex::new(HashMap::new()),
+            ran: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Runs every warp-per-item launch (the host code's [`Launch::warps`], blocks of
+    /// [`Launch::BLOCK`] threads) as at most `shape.grid` blocks (never more than asked:
+    /// eval_partials writes one partial sum a block) of `shape.block` threads. Those kernels
+    /// loop their warps over the items, so the result must not depend on the shape;
+    /// `Launch::SEQUENTIAL` makes them one warp walking the items in order.
+    pub fn with_shape(shape: Launch) -> Self {
+        assert!(shape.grid > 0 && shape.block.is_multiple_of(32) && shape.block <= 1024);
+        HostAccel {
+            shape: Some(shape),
+            ..Self::new()
+        }
+    }
+
+    /// sgd_epoch built with `PLANT_OFF_BY_ONE` (cpp/planted.cpp: it reads k+1 factors of a
+    /// row), which AddressSanitizer must stop at the read past the table.
+    pub fn planted() -> Self {
+        HostAccel {
+            planted: true,
+            ..Self::new()
         }
     }
 
@@ -89,6 +123,15 @@ impl HostAccel {
     /// Live allocations (to check that buffers are freed).
     pub fn allocations(&self) -> usize {
         self.live.lock().unwrap().len()
+    }
+
+    /// The shapes `kernel` has run on, in (grid, block) order.
+    pub fn shapes(&self, kernel: Kernel) -> Vec<Launch> {
+        let ran = self.ran.lock().unwrap();
+        ran.iter()
+            .filter(|r| r.0 == kernel)
+            .map(|&(_, grid, block)| Launch { grid, block })
+            .collect()
     }
 
     fn check(&self, ptr: DevPtr, len: usize) {
@@ -163,7 +206,10 @@ impl Accel for HostAccel {
         shape: Launch,
         args: &[Arg],
     ) -> Result<(), recpipe_cuda::Error> {
-        let (f, n) = launcher(kernel);
+        let (mut f, n) = launcher(kernel);
+        if self.planted && kernel == Kernel::SgdEpoch {
+            f = slots_planted_sgd_epoch;
+        }
         assert_eq!(
             args.len(),
             n,
@@ -171,6 +217,15 @@ impl Accel for HostAccel {
             args.len()
         );
         assert!(shape.block.is_multiple_of(32) && shape.block <= 1024 && shape.grid > 0);
+        let shape = match self.shape {
+            Some(s) if shape.block == Launch::BLOCK => Launch {
+                grid: s.grid.min(shape.grid),
+                block: s.block,
+            },
+            _ => shape,
+        };
+        let ran = (kernel, shape.grid, shape.block);
+        self.ran.lock().unwrap().insert(ran);
         let slots: Vec<u64> = args
             .iter()
             .map(|a| match *a {

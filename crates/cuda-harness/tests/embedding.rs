@@ -4,15 +4,16 @@
 //! order, so here they agree bit for bit) for every optimizer of the batch path, dot and
 //! dot_bias, with and without the y_range sigmoid, k in {3, 8, 40}; the result does not
 //! depend on the launch shape; rows that miss hundreds of steps catch up as on the cpu; and
-//! dense mode steps every row as PyTorch's dense optimizers do.
+//! dense mode steps every row as PyTorch's dense optimizers do. The device side is
+//! recpipe-cuda's host code (`minibatch::MiniBatch`: the epoch plan, the launches, the flush)
+//! on the host-thread device, whose warp-per-item launches run on the shape each test names.
 
 use recpipe_cuda::accel::Accel;
 use recpipe_cuda::buf::Purpose;
+use recpipe_cuda::kernel::{Kernel, Launch};
 use recpipe_cuda::mf::{DeviceRatings, MfShape, MfWeights};
 use recpipe_cuda::minibatch::{MbConfig, MbOptimizer, MiniBatch};
 use recpipe_cuda_harness::HostAccel;
-use recpipe_cuda_harness::Ratings;
-use recpipe_cuda_harness::embedding::{EmbModel, Opt, OptKind};
 use recpipe_train::config::ScheduleKind;
 use recpipe_train::cpu::EmbeddingTrainer;
 use recpipe_train::{
@@ -63,6 +64,25 @@ impl Data {
             rating,
         }
     }
+    /// `n` random ratings (seeded by `seed`) and `epochs` shuffled orders of them.
+    fn shuffled(
+        seed: u64,
+        n: usize,
+        (nu, ni): (usize, usize),
+        epochs: usize,
+    ) -> (Data, Vec<Vec<u32>>) {
+        let mut rng = Rng(seed);
+        let data = Data::random(&mut rng, n, nu, ni);
+        let orders = (0..epochs)
+            .map(|_| {
+                let mut o: Vec<u32> = (0..n as u32).collect();
+                rng.shuffle(&mut o);
+                o
+            })
+            .collect();
+        (data, orders)
+    }
+
     fn view(&self) -> RatingsView<'_> {
         RatingsView {
             user: &self.user,
@@ -70,13 +90,18 @@ impl Data {
             rating: &self.rating,
         }
     }
-    fn ratings(&self) -> Ratings<'_> {
-        Ratings {
-            user: &self.user,
-            item: &self.item,
-            rating: &self.rating,
-        }
+    fn upload(&self, accel: &Arc<dyn Accel>) -> DeviceRatings {
+        let purpose = Purpose {
+            what: "the test ratings",
+            setting: "none",
+        };
+        DeviceRatings::upload(accel, (&self.user, &self.item, &self.rating), purpose).unwrap()
     }
+}
+
+/// A host-thread device whose warp-per-item launches run as `grid` blocks of `block`.
+fn harness(grid: u32, block: u32) -> Arc<dyn Accel> {
+    Arc::new(HostAccel::with_shape(Launch { grid, block }))
 }
 
 /// One optimizer setting of the matrix.
@@ -157,13 +182,25 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn opt_kind(k: OptimizerKind) -> OptKind {
-    match k {
-        OptimizerKind::Adam => OptKind::Adam,
-        OptimizerKind::AdamW => OptKind::AdamW,
-        OptimizerKind::Sgd => OptKind::Sgd,
-        OptimizerKind::SparseAdam => OptKind::SparseAdam,
-        OptimizerKind::Adagrad => OptKind::Adagrad,
+/// The device's settings for `spec` (`dense`: step every row at every batch).
+fn mb_config(spec: &ModelSpec, dense: bool) -> MbConfig {
+    let cfg = &spec.cfg;
+    MbConfig {
+        optimizer: match cfg.optimizer {
+            OptimizerKind::Adam => MbOptimizer::Adam,
+            OptimizerKind::AdamW => MbOptimizer::AdamW,
+            OptimizerKind::Sgd => MbOptimizer::Sgd,
+            OptimizerKind::SparseAdam => MbOptimizer::SparseAdam,
+            OptimizerKind::Adagrad => MbOptimizer::Adagrad,
+        },
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+        l2: cfg.l2,
+        dense,
+        y_range: spec.y_range,
     }
 }
 
@@ -204,8 +241,8 @@ fn spec(
     }
 }
 
-/// The device model holding the cpu trainer's current weights.
-fn device_model(spec: &ModelSpec, t: &BTreeMap<String, Vec<f32>>, dense: bool) -> EmbModel {
+/// The cpu trainer's weights `t` in the device layout.
+fn device_weights(spec: &ModelSpec, t: &BTreeMap<String, Vec<f32>>) -> (MfShape, MfWeights) {
     let (k, bias) = (spec.k, spec.kind == ModelKind::DotBias);
     let rows = |f: &str, b: &str, n: usize| -> Vec<f32> {
         let mut out = Vec::new();
@@ -217,39 +254,37 @@ fn device_model(spec: &ModelSpec, t: &BTreeMap<String, Vec<f32>>, dense: bool) -
         }
         out
     };
-    let p = rows("user_factors", "user_bias", spec.n_users);
-    let q = rows("item_factors", "item_bias", spec.n_items);
-    let global = if bias { t["global_bias"][0] } else { 0.0 };
-    let cfg = &spec.cfg;
-    let opt = Opt {
-        kind: opt_kind(cfg.optimizer),
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.eps,
-        momentum: cfg.momentum,
-        weight_decay: cfg.weight_decay,
-        l2: cfg.l2,
+    let shape = MfShape {
+        n_users: spec.n_users,
+        n_items: spec.n_items,
+        k,
+        bias,
     };
-    EmbModel::new(
-        (spec.n_users, spec.n_items, k, bias),
-        p,
-        q,
-        global,
-        opt,
-        dense,
-        spec.expected_steps,
-    )
+    let w = MfWeights {
+        p: rows("user_factors", "user_bias", spec.n_users),
+        q: rows("item_factors", "item_bias", spec.n_items),
+        global: if bias { t["global_bias"][0] } else { 0.0 },
+    };
+    (shape, w)
 }
 
-/// The device model's weights under the checkpoint names.
-fn device_tensors(m: &EmbModel) -> BTreeMap<String, Vec<f32>> {
+/// Device-layout weights of `spec`'s model under the checkpoint names.
+fn device_tensors(spec: &ModelSpec, w: &MfWeights) -> BTreeMap<String, Vec<f32>> {
+    let bias = spec.kind == ModelKind::DotBias;
+    let (k, s) = (spec.k, spec.k + usize::from(bias));
+    let factors = |t: &[f32]| -> Vec<f32> {
+        t.chunks_exact(s)
+            .flat_map(|r| r[..k].iter().copied())
+            .collect()
+    };
+    let biases = |t: &[f32]| -> Vec<f32> { t.chunks_exact(s).map(|r| r[k]).collect() };
     let mut out = BTreeMap::new();
-    out.insert("user_factors".to_string(), m.factors(true));
-    out.insert("item_factors".to_string(), m.factors(false));
-    if m.bias {
-        out.insert("user_bias".to_string(), m.biases(true));
-        out.insert("item_bias".to_string(), m.biases(false));
-        out.insert("global_bias".to_string(), vec![m.global]);
+    out.insert("user_factors".to_string(), factors(&w.p));
+    out.insert("item_factors".to_string(), factors(&w.q));
+    if bias {
+        out.insert("user_bias".to_string(), biases(&w.p));
+        out.insert("item_bias".to_string(), biases(&w.q));
+        out.insert("global_bias".to_string(), vec![w.global]);
     }
     out
 }
@@ -312,20 +347,43 @@ impl Run<'_> {
         (tr, losses)
     }
 
-    fn device(&self, spec: &ModelSpec, m: &mut EmbModel, shape: (u32, u32)) -> Vec<f64> {
+    /// recpipe-cuda's `MiniBatch` on `accel` from the cpu trainer's weights `start` through
+    /// the epochs (each flushed at its end): the final weights and each epoch's per-batch
+    /// Σ e².
+    fn device(
+        &self,
+        spec: &ModelSpec,
+        start: &BTreeMap<String, Vec<f32>>,
+        dense: bool,
+        accel: &Arc<dyn Accel>,
+    ) -> (MfWeights, Vec<Vec<f64>>) {
+        let data = self.data.upload(accel);
+        let (shape, w) = device_weights(spec, start);
+        let cfg = mb_config(spec, dense);
+        let steps = spec.expected_steps;
+        let mut m = MiniBatch::new(accel, shape, &w, cfg, self.batch, steps).unwrap();
         let sched = Schedule::new(&spec.cfg, self.n_batches());
-        let mut losses = Vec::new();
+        let mut sse = Vec::new();
         for (e, order) in self.orders.iter().enumerate() {
-            let sse0 = m.sse;
-            for b in 0..self.n_batches() {
-                let idx = &order[b * self.batch..((b + 1) * self.batch).min(order.len())];
+            let (user, item) = (&self.data.user, &self.data.item);
+            let plan = m.plan(user, item, order, self.batch).unwrap();
+            assert_eq!(plan.n_batches(), self.n_batches());
+            for b in 0..plan.n_batches() {
                 let lr = sched.lr(e * self.n_batches() + b);
-                m.step(shape, self.data.ratings(), idx, lr, spec.y_range);
+                m.step(&data, &plan, b, lr).unwrap();
             }
-            m.flush(shape);
-            losses.push((m.sse - sse0) / order.len() as f64);
+            m.end_epoch().unwrap();
+            sse.push(plan.batch_sse().unwrap());
         }
-        losses
+        (m.weights().unwrap(), sse)
+    }
+
+    /// Each epoch's mean loss from its per-batch Σ e².
+    fn losses(&self, sse: &[Vec<f64>]) -> Vec<f64> {
+        sse.iter()
+            .zip(self.orders)
+            .map(|(s, o)| s.iter().sum::<f64>() / o.len() as f64)
+            .collect()
     }
 }
 
@@ -333,16 +391,13 @@ const Y: Option<[f32; 2]> = Some([0.5, 5.5]);
 
 #[test]
 fn one_epoch_matches_the_cpu_trainer_for_every_optimizer() {
-    let mut rng = Rng(0x00e0_bedd);
-    let data = Data::random(&mut rng, 600, 50, 40);
-    let mut order: Vec<u32> = (0..600).collect();
-    rng.shuffle(&mut order);
-    let orders = [order];
+    let (data, orders) = Data::shuffled(0x00e0_bedd, 600, (50, 40), 1);
     let run = Run {
         data: &data,
         orders: &orders,
         batch: 64,
     };
+    let accel = harness(1, 64);
     let (mut worst_rel, mut worst_abs, mut checked) = (0.0f64, 0.0f64, 0);
     for case in CASES {
         for kind in [ModelKind::Dot, ModelKind::DotBias] {
@@ -352,12 +407,12 @@ fn one_epoch_matches_the_cpu_trainer_for_every_optimizer() {
                     let spec = spec(case, kind, k, y_range, &data, run.n_batches());
                     let tr = EmbeddingTrainer::new(&spec, false);
                     let start = cpu_tensors(&tr);
-                    let mut dev = device_model(&spec, &start, false);
                     let (tr, cpu_loss) = run.cpu_from(&spec, tr);
-                    let dev_loss = run.device(&spec, &mut dev, (1, 64));
-                    let (moved, _) = compare(&ctx, &device_tensors(&dev), &start);
+                    let (w, sse) = run.device(&spec, &start, false, &accel);
+                    let (dev, dev_loss) = (device_tensors(&spec, &w), run.losses(&sse));
+                    let (moved, _) = compare(&ctx, &dev, &start);
                     assert!(moved > 1e-3, "{ctx}: the weights did not move");
-                    let (rel, abs) = compare(&ctx, &device_tensors(&dev), &cpu_tensors(&tr));
+                    let (rel, abs) = compare(&ctx, &dev, &cpu_tensors(&tr));
                     assert!(
                         rel <= 1e-5,
                         "{ctx}: weights differ by {rel:e} relative ({abs:e})"
@@ -406,6 +461,7 @@ fn long_gaps_catch_up_as_on_the_cpu() {
         orders: &orders,
         batch: 1,
     };
+    let accel = harness(1, 32);
     let mut worst = 0.0f64;
     for case in CASES.iter().filter(|c| {
         matches!(
@@ -417,10 +473,9 @@ fn long_gaps_catch_up_as_on_the_cpu() {
         let spec = spec(case, ModelKind::DotBias, 8, Y, &data, 2 * n);
         let tr = EmbeddingTrainer::new(&spec, false);
         let start = cpu_tensors(&tr);
-        let mut dev = device_model(&spec, &start, false);
         let (tr, _) = run.cpu_from(&spec, tr);
-        run.device(&spec, &mut dev, (1, 32));
-        let (got, want) = (device_tensors(&dev), cpu_tensors(&tr));
+        let got = device_tensors(&spec, &run.device(&spec, &start, false, &accel).0);
+        let want = cpu_tensors(&tr);
         // The rare and never-rated rows moved (the catch-up did something).
         let moved = |t: &BTreeMap<String, Vec<f32>>| t["user_factors"][25 * 8..30 * 8].to_vec();
         assert!(
@@ -441,11 +496,7 @@ fn long_gaps_catch_up_as_on_the_cpu() {
 /// launch and wide ones give the same bits.
 #[test]
 fn results_do_not_depend_on_the_launch_shape() {
-    let mut rng = Rng(0x5a4e);
-    let data = Data::random(&mut rng, 300, 20, 30);
-    let mut order: Vec<u32> = (0..300).collect();
-    rng.shuffle(&mut order);
-    let orders = [order];
+    let (data, orders) = Data::shuffled(0x5a4e, 300, (20, 30), 1);
     let run = Run {
         data: &data,
         orders: &orders,
@@ -457,10 +508,18 @@ fn results_do_not_depend_on_the_launch_shape() {
         let shapes = [(1, 32), (3, 64), (2, 256)];
         let results: Vec<_> = shapes
             .iter()
-            .map(|&shape| {
-                let mut dev = device_model(&spec, &start, false);
-                run.device(&spec, &mut dev, shape);
-                device_tensors(&dev)
+            .map(|&(grid, block)| {
+                let h = Arc::new(HostAccel::with_shape(Launch { grid, block }));
+                let (w, _) = run.device(&spec, &start, false, &(h.clone() as Arc<dyn Accel>));
+                // Every warp-per-item launch ran on this shape (at most the grid asked for).
+                for k in [Kernel::EmbForward, Kernel::EmbUpdate, Kernel::EmbFlush] {
+                    let ran = h.shapes(k);
+                    assert!(
+                        !ran.is_empty() && ran.iter().all(|l| l.block == block && l.grid <= grid)
+                    );
+                }
+                assert_eq!(h.shapes(Kernel::EmbForward), [Launch { grid, block }]);
+                device_tensors(&spec, &w)
             })
             .collect();
         for (shape, r) in shapes.iter().zip(&results).skip(1) {
@@ -587,17 +646,13 @@ impl DenseRef {
 /// catch-up, so the two differ at first order in a row's drift).
 #[test]
 fn dense_mode_matches_dense_optimizers() {
-    let mut rng = Rng(0xde05e);
-    let data = Data::random(&mut rng, 600, 50, 40);
-    let mut order: Vec<u32> = (0..600).collect();
-    rng.shuffle(&mut order);
-    let orders = [order];
+    let (data, orders) = Data::shuffled(0xde05e, 600, (50, 40), 1);
     let run = Run {
         data: &data,
         orders: &orders,
         batch: 64,
     };
-    let k = 8;
+    let (k, accel) = (8, harness(2, 64));
     let mut worst = 0.0f64;
     for case in CASES.iter().filter(|c| {
         matches!(
@@ -608,9 +663,8 @@ fn dense_mode_matches_dense_optimizers() {
         let spec = spec(case, ModelKind::DotBias, k, Y, &data, run.n_batches());
         let tr = EmbeddingTrainer::new(&spec, false);
         let start = cpu_tensors(&tr);
-        let mut dense = device_model(&spec, &start, true);
-        run.device(&spec, &mut dense, (2, 64));
-        let start_dev = device_model(&spec, &start, false);
+        let (dense, _) = run.device(&spec, &start, true, &accel);
+        let (_, start_dev) = device_weights(&spec, &start);
         let zeros = |v: &Vec<f32>| vec![0.0f32; v.len()];
         let (p, q) = (start_dev.p.clone(), start_dev.q.clone());
         let mut r = DenseRef {
@@ -635,7 +689,7 @@ fn dense_mode_matches_dense_optimizers() {
         assert!(rel <= 1e-5, "dense {}: {rel:e} relative", case.name);
         worst = worst.max(rel);
         let (tr, _) = run.cpu_from(&spec, tr);
-        let (off, _) = compare(case.name, &device_tensors(&dense), &cpu_tensors(&tr));
+        let (off, _) = compare(case.name, &device_tensors(&spec, &dense), &cpu_tensors(&tr));
         println!(
             "dense {}: {rel:e} from the dense rule, {off:e} from lazy",
             case.name
@@ -653,26 +707,12 @@ fn dense_mode_matches_dense_optimizers() {
 /// flush) on `accel` against the cpu trainer over two epochs: the largest relative weight
 /// difference (asserted <= `tol`) and the largest absolute one.
 fn minibatch_vs_cpu(accel: Arc<dyn Accel>, tol: f64) -> (f64, f64) {
-    let mut rng = Rng(0x3b_a7c4);
-    let data = Data::random(&mut rng, 400, 30, 25);
-    let orders: Vec<Vec<u32>> = (0..2)
-        .map(|_| {
-            let mut o: Vec<u32> = (0..400).collect();
-            rng.shuffle(&mut o);
-            o
-        })
-        .collect();
+    let (data, orders) = Data::shuffled(0x3b_a7c4, 400, (30, 25), 2);
     let run = Run {
         data: &data,
         orders: &orders,
         batch: 64,
     };
-    let purpose = Purpose {
-        what: "the test ratings",
-        setting: "none",
-    };
-    let dev_data =
-        DeviceRatings::upload(&accel, (&data.user, &data.item, &data.rating), purpose).unwrap();
     let (mut worst, mut worst_abs) = (0.0f64, 0.0f64);
     for case in CASES
         .iter()
@@ -680,67 +720,28 @@ fn minibatch_vs_cpu(accel: Arc<dyn Accel>, tol: f64) -> (f64, f64) {
     {
         for (kind, y_range) in [(ModelKind::Dot, None), (ModelKind::DotBias, Y)] {
             let ctx = format!("minibatch.rs {} {kind:?}", case.name);
-            let k = 8;
-            let spec = spec(case, kind, k, y_range, &data, 2 * run.n_batches());
+            let spec = spec(case, kind, 8, y_range, &data, 2 * run.n_batches());
             let tr = EmbeddingTrainer::new(&spec, false);
-            let start = device_model(&spec, &cpu_tensors(&tr), false);
+            let start = cpu_tensors(&tr);
             let (tr, cpu_loss) = run.cpu_from(&spec, tr);
-            let cfg = &spec.cfg;
-            let optimizer = match cfg.optimizer {
-                OptimizerKind::Sgd => MbOptimizer::Sgd,
-                OptimizerKind::AdamW => MbOptimizer::AdamW,
-                _ => MbOptimizer::Adam,
-            };
-            let mb = MbConfig {
-                optimizer,
-                beta1: cfg.beta1,
-                beta2: cfg.beta2,
-                eps: cfg.eps,
-                momentum: cfg.momentum,
-                weight_decay: cfg.weight_decay,
-                l2: cfg.l2,
-                dense: false,
-                y_range,
-            };
-            let shape = MfShape {
-                n_users: data.n_users,
-                n_items: data.n_items,
-                k,
-                bias: kind == ModelKind::DotBias,
-            };
-            let w = MfWeights {
-                p: start.p.clone(),
-                q: start.q.clone(),
-                global: start.global,
-            };
-            let mut m = MiniBatch::new(&accel, shape, &w, mb, 64, spec.expected_steps).unwrap();
-            let sched = Schedule::new(cfg, run.n_batches());
-            for (e, order) in orders.iter().enumerate() {
-                let plan = m.plan(&data.user, &data.item, order, 64).unwrap();
-                for b in 0..plan.n_batches() {
-                    m.step(&dev_data, &plan, b, sched.lr(e * run.n_batches() + b))
-                        .unwrap();
-                }
-                m.end_epoch().unwrap();
-                let per_batch = plan.batch_sse().unwrap();
-                assert!((0..plan.n_batches()).all(|b| per_batch[b] > 0.0));
-                let loss = per_batch.iter().sum::<f64>() / order.len() as f64;
+            let (w, sse) = run.device(&spec, &start, false, &accel);
+            for (e, (per_batch, loss)) in sse.iter().zip(run.losses(&sse)).enumerate() {
+                assert!(
+                    per_batch.iter().all(|&s| s > 0.0),
+                    "{ctx}: epoch {e} {per_batch:?}"
+                );
                 assert!(
                     (loss - cpu_loss[e]).abs() <= tol.max(1e-9) * cpu_loss[e],
                     "{ctx}: epoch {e} loss {loss} vs {}",
                     cpu_loss[e]
                 );
             }
-            let got = m.weights().unwrap();
-            let mut dev = start.clone();
-            (dev.p, dev.q, dev.global) = (got.p, got.q, got.global);
-            let (rel, abs) = compare(&ctx, &device_tensors(&dev), &cpu_tensors(&tr));
+            let (rel, abs) = compare(&ctx, &device_tensors(&spec, &w), &cpu_tensors(&tr));
             assert!(rel <= tol, "{ctx}: {rel:e} relative ({abs:e})");
             worst = worst.max(rel);
             worst_abs = worst_abs.max(abs);
         }
     }
-    drop(dev_data);
     assert_eq!(Arc::strong_count(&accel), 1, "a buffer outlived its model");
     (worst, worst_abs)
 }

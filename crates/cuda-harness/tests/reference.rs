@@ -2,6 +2,54 @@
 //! partial sums, then the xor butterfly of `warp_sum`), and small random test data.
 #![allow(dead_code)]
 
+use recpipe_cuda::mf::{MfShape, MfWeights};
+
+/// A dot / dot_bias model on the host: rows `stride` floats apart, `k` factors then (with
+/// `bias`) the bias at index `k`; `global` is the global bias (unused without `bias`).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub p: Vec<f32>,
+    pub q: Vec<f32>,
+    pub stride: usize,
+    pub k: usize,
+    pub bias: bool,
+    pub global: f32,
+}
+
+impl Model {
+    /// Its shape for recpipe-cuda (whose rows are `k + bias` floats).
+    pub fn shape(&self) -> MfShape {
+        assert_eq!(self.stride, self.k + usize::from(self.bias));
+        MfShape {
+            n_users: self.p.len() / self.stride,
+            n_items: self.q.len() / self.stride,
+            k: self.k,
+            bias: self.bias,
+        }
+    }
+
+    pub fn weights(&self) -> MfWeights {
+        MfWeights {
+            p: self.p.clone(),
+            q: self.q.clone(),
+            global: self.global,
+        }
+    }
+
+    /// The same shape with weights `w` (from a device).
+    pub fn with(&self, w: MfWeights) -> Model {
+        assert!(w.p.len() == self.p.len() && w.q.len() == self.q.len());
+        Model {
+            p: w.p,
+            q: w.q,
+            global: w.global,
+            stride: self.stride,
+            k: self.k,
+            bias: self.bias,
+        }
+    }
+}
+
 /// A warp's lane-strided partial sums of `f(x)` for x < k, reduced as `warp_sum` does.
 pub fn warp_sum(k: usize, f: impl Fn(usize) -> f32) -> f32 {
     let mut v = [0.0f32; 32];
@@ -51,7 +99,7 @@ pub fn sgd_epoch(
     item: &[u32],
     rating: &[f32],
     order: &[u32],
-    m: &mut recpipe_cuda_harness::Model,
+    m: &mut Model,
     mut sums: Option<(&mut [f32], &mut [f32])>,
     lr: f32,
     reg: f32,
@@ -115,7 +163,7 @@ pub fn sgd_epoch(
 }
 
 /// The prediction kernels' score of one pair.
-pub fn score(m: &recpipe_cuda_harness::Model, u: u32, i: u32, y: Option<[f32; 2]>) -> f32 {
+pub fn score(m: &Model, u: u32, i: u32, y: Option<[f32; 2]>) -> f32 {
     let (k, s) = (m.k, m.stride);
     let (uo, io) = (u as usize * s, i as usize * s);
     let mut raw = if m.bias { m.global } else { 0.0 } + warp_dot(k, |x| m.p[uo + x] * m.q[io + x]);
@@ -162,21 +210,14 @@ pub fn ratings(rng: &mut Rng, n: usize, nu: usize, ni: usize) -> (Vec<u32>, Vec<
 }
 
 /// A model with factors of scale `scale`, biases too when `bias`; exact-length tables.
-pub fn model(
-    rng: &mut Rng,
-    nu: usize,
-    ni: usize,
-    k: usize,
-    bias: bool,
-    scale: f32,
-) -> recpipe_cuda_harness::Model {
+pub fn model(rng: &mut Rng, nu: usize, ni: usize, k: usize, bias: bool, scale: f32) -> Model {
     let stride = k + usize::from(bias);
     let mut table = |n: usize| {
         (0..n * stride)
             .map(|_| scale * (2.0 * rng.unit() - 1.0))
             .collect()
     };
-    recpipe_cuda_harness::Model {
+    Model {
         p: table(nu),
         q: table(ni),
         stride,

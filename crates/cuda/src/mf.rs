@@ -256,6 +256,11 @@ impl MfModel {
             global: self.global.to_vec()?[0],
         })
     }
+
+    /// Adagrad's per-row sums (users, items); None without Adagrad.
+    pub fn adagrad_sums(&self) -> Option<(&Buf<f32>, &Buf<f32>)> {
+        self.sums.as_ref().map(|(u, i)| (u, i))
+    }
 }
 
 /// A dot / dot_bias model's tables on a device, as the scoring kernels read them (the
