@@ -6,8 +6,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The workspace root (this crate lives in `<root>/tests`).
+/// The workspace root (this crate lives in `<root>/tests`), or `RECPIPE_WORKSPACE_ROOT` when
+/// set (test binaries carried to another machine by `just gpu-bundle`).
 pub fn workspace_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("RECPIPE_WORKSPACE_ROOT").filter(|r| !r.is_empty()) {
+        return PathBuf::from(root);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")

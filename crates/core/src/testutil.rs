@@ -19,8 +19,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// data/ml-latest-small/ratings.csv in the workspace.
+/// data/ml-latest-small/ratings.csv in the workspace (under `RECPIPE_WORKSPACE_ROOT` when
+/// set: test binaries carried to another machine by `just gpu-bundle`).
 pub fn bundled_ratings_path() -> PathBuf {
+    if let Some(root) = std::env::var_os("RECPIPE_WORKSPACE_ROOT").filter(|r| !r.is_empty()) {
+        return PathBuf::from(root).join("data/ml-latest-small/ratings.csv");
+    }
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/ml-latest-small/ratings.csv"

@@ -39,7 +39,11 @@ fn regenerating_gives_the_checked_in_ptx() {
     };
     println!("NVRTC {}.{}", v.0, v.1);
     ptx::check_generator_nvrtc().unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ptx");
+    // RECPIPE_WORKSPACE_ROOT: test binaries carried to another machine (`just gpu-bundle`).
+    let dir = match std::env::var_os("RECPIPE_WORKSPACE_ROOT").filter(|r| !r.is_empty()) {
+        Some(root) => Path::new(&root).join("crates/cuda/ptx"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("ptx"),
+    };
     let mut stale = Vec::new();
     for (file, src) in SOURCES {
         let stem = ptx::stem(file);

@@ -20,6 +20,14 @@ pub const SKIPPED: &[(&str, &str)] = &[
         "just cv-ml100k",
         "needs data/ml-100k, a download from grouplens.org",
     ),
+    (
+        "just gpu-bundle",
+        "rebuilds every binary with cargo-zigbuild for a GPU machine (minutes); run by hand before a GPU check",
+    ),
+    (
+        "bash gpu-bundle/gpu-check.sh",
+        "runs on a GPU machine, from the bundle `just gpu-bundle` made",
+    ),
 ];
 
 pub enum Mapped {
