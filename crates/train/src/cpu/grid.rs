@@ -436,6 +436,58 @@ impl GridTrainer {
     }
 }
 
+#[cfg(test)]
+impl GridTrainer {
+    /// The per-rating rule of [`rate`] applied to `data` in `order`, on one thread, in
+    /// `chunks` consecutive slices with the global bias stepped after each by its mean
+    /// gradient: the schedule the CUDA kernel runs in one warp (`cuda/per_rating.rs` tests
+    /// that the two give the same updates).
+    pub(crate) fn sequential_epoch(
+        &mut self,
+        data: RatingsView<'_>,
+        order: &[u32],
+        chunks: usize,
+        lr: f32,
+    ) {
+        let nl = self.nl;
+        let per = order.len().div_ceil(chunks).max(1);
+        let mut scratch = [0.0f32; 2];
+        for chunk in order.chunks(per) {
+            let st = Step {
+                lr,
+                reg: self.reg,
+                global: self.global,
+                y_range: self.y_range,
+                bias: self.bias.then_some((self.k / 16, self.k % 16)),
+                adagrad: self.adagrad,
+                dims: (self.k + usize::from(self.bias)) as f32,
+            };
+            let mut gsum = 0.0f64;
+            for &r in chunk {
+                let r = r as usize;
+                let (u, i) = (
+                    self.urow[data.user[r] as usize] as usize,
+                    self.irow[data.item[r] as usize] as usize,
+                );
+                let [a, b] = &mut scratch;
+                let sums = if self.adagrad {
+                    (&mut self.ug[u], &mut self.ig[i])
+                } else {
+                    (a, b)
+                };
+                let (pu, qi) = (
+                    &mut self.users[u * nl..(u + 1) * nl],
+                    &mut self.items[i * nl..(i + 1) * nl],
+                );
+                gsum += rate(pu, qi, sums, data.rating[r], &st).1 as f64;
+            }
+            if self.bias {
+                self.global -= lr * (gsum / chunk.len() as f64) as f32;
+            }
+        }
+    }
+}
+
 impl Trainer for GridTrainer {
     /// An epoch is `GRID` sub-epochs in a fresh seeded order; the schedule counts ratings.
     fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {

@@ -158,3 +158,99 @@ impl DeviceModel for PerRating {
         self.model.weights()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trainer;
+    use crate::backend::RatingsView;
+    use crate::config::{Config, InitKind, ModelKind};
+    use crate::cpu::GridTrainer;
+    use crate::schedule::Schedule as LrSchedule;
+    use recpipe_cuda_harness::HostAccel;
+
+    /// The kernel in one warp (the harness, sequential) and the cpu backend's per-rating rule
+    /// (`cpu/grid.rs` `rate`) on the same ratings in the same order give the same updates,
+    /// to fp32 rounding (their dot products sum in different orders), for sgd and Adagrad,
+    /// dot and dot_bias, with and without the y_range squash.
+    #[test]
+    fn the_kernel_steps_as_the_cpu_rule_does() {
+        let (n_users, n_items, n) = (12usize, 9usize, 300usize);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let user: Vec<u32> = (0..n).map(|_| (next() % n_users as u64) as u32).collect();
+        let item: Vec<u32> = (0..n).map(|_| (next() % n_items as u64) as u32).collect();
+        let rating: Vec<f32> = (0..n).map(|_| 1.0 + (next() % 9) as f32 / 2.0).collect();
+        let data = RatingsView {
+            user: &user,
+            item: &item,
+            rating: &rating,
+        };
+        let order: Vec<u32> = (0..n as u32).rev().collect();
+        for (kind, optimizer, y_range, k) in [
+            (ModelKind::DotBias, OptimizerKind::Sgd, Some([0.5, 5.5]), 5),
+            (ModelKind::Dot, OptimizerKind::Sgd, None, 33),
+            (ModelKind::DotBias, OptimizerKind::Adagrad, None, 8),
+            (ModelKind::Dot, OptimizerKind::Adagrad, Some([0.5, 5.5]), 16),
+        ] {
+            let cfg = Config {
+                model: kind,
+                optimizer,
+                momentum: 0.0,
+                batch_size: 1,
+                epochs: 1,
+                lr: 0.05,
+                l2: 0.01,
+                weight_decay: 0.02,
+                init: InitKind::Normal,
+                init_scale: Some(0.3),
+                ..Config::default()
+            };
+            let spec = ModelSpec {
+                cfg: cfg.clone(),
+                kind,
+                n_users,
+                n_items,
+                k,
+                global_mean: 3.0,
+                y_range,
+                classes: None,
+                item_features: None,
+                expected_steps: n,
+            };
+            let mut cpu = GridTrainer::new(&spec, false);
+            cpu.sequential_epoch(data, &order, CHUNKS, cfg.lr);
+            let accel: Arc<dyn Accel> = Arc::new(HostAccel::new());
+            let mut dev = trainer(accel, &spec, Schedule::Sequential).unwrap();
+            let lr = LrSchedule::new(&cfg, n);
+            let task = EpochTask {
+                data,
+                order: &order,
+                batch_size: 1,
+                schedule: &lr,
+                step0: 0,
+            };
+            dev.train_epoch(task, &mut |_, _| {}).unwrap();
+            assert_eq!(dev.failure(), None);
+            let (a, b) = (cpu.tensors(), dev.tensors());
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+            for (name, t) in &a {
+                let worst = t
+                    .data
+                    .iter()
+                    .zip(&b[name].data)
+                    .map(|(x, y)| (x - y).abs() / x.abs().max(1e-2))
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{kind:?} {optimizer:?} {name}: {worst:e} apart"
+                );
+            }
+        }
+    }
+}
