@@ -48,6 +48,13 @@ impl MfShape {
         Ok(())
     }
 
+    /// The most warps the Hogwild schedule runs at once: an eighth of the smaller table's
+    /// rows (at least one warp). ml-latest-small's 610 users give 76 warps; ML-25M's
+    /// 59k items give more than any GPU runs at once.
+    pub fn hogwild_warps(&self) -> usize {
+        (self.n_users.min(self.n_items) / 8).max(1)
+    }
+
     /// Device bytes a model of this shape takes with `n_ratings` ratings uploaded (train and
     /// valid together) and the epoch order: the estimate checked before allocating.
     pub fn device_bytes(&self, n_train: usize, n_valid: usize, adagrad: bool) -> usize {
@@ -232,9 +239,12 @@ impl MfModel {
         Ok(acc[0])
     }
 
-    /// The Hogwild launch for `n` ratings on this device.
+    /// The Hogwild launch for `n` ratings on this device: a warp per rating up to the
+    /// device's width, and at most [`MfShape::hogwild_warps`] warps at once, so that on a
+    /// small table two warps rarely step the same row together.
     pub fn hogwild(&self, n: usize) -> Launch {
-        Launch::warps(n, self.accel.multiprocessors(), WAVES)
+        let warps = n.min(self.shape.hogwild_warps());
+        Launch::warps(warps, self.accel.multiprocessors(), WAVES)
     }
 
     /// The tables, for scoring.
@@ -388,6 +398,16 @@ mod tests {
         assert!(e.contains("k = 300") && e.contains("256"), "{e}");
         assert!(MfShape { k: 256, ..s }.check().is_ok());
         assert_eq!(MfShape { k: 64, ..s }.stride(), 65);
+        assert_eq!(
+            MfShape {
+                n_users: 610,
+                n_items: 9724,
+                ..s
+            }
+            .hogwild_warps(),
+            76
+        );
+        assert_eq!(MfShape { n_users: 3, ..s }.hogwild_warps(), 1);
         assert_eq!(
             MfShape {
                 k: 64,

@@ -287,8 +287,8 @@ fn gpu_per_rating_matches_the_cpu_on_the_bundled_data() {
     assert!((best(&dev) - best(&cpu)).abs() < 0.002);
 }
 
-/// On the GPU the sequential schedule repeats exactly, and an allocation larger than the
-/// device is refused with its size.
+/// On the GPU the sequential schedule and mini-batch training repeat exactly, and an
+/// allocation larger than the device is refused with its size.
 #[test]
 fn gpu_sequential_repeats_and_oversized_buffers_are_refused() {
     let Some(_) = gpu() else { return };
@@ -300,6 +300,24 @@ fn gpu_sequential_repeats_and_oversized_buffers_are_refused() {
     };
     let a = run(&open(), &cfg, (&p.train, &p.valid));
     let b = run(&open(), &cfg, (&p.train, &p.valid));
+    assert_eq!(a.checkpoint.tensors, b.checkpoint.tensors);
+    // Mini-batch sums every row's gradient in batch order: deterministic at any width.
+    let adam = Config {
+        model: ModelKind::DotBias,
+        k: Some(16),
+        epochs: 2,
+        threads: 1,
+        ..Config::default()
+    };
+    let wide = || {
+        CudaBackend::on(
+            recpipe_cuda::gpu::Gpu::open(0).unwrap(),
+            Device::Cuda(0),
+            Schedule::Hogwild,
+        )
+    };
+    let a = run(&wide(), &adam, (&p.train, &p.valid));
+    let b = run(&wide(), &adam, (&p.train, &p.valid));
     assert_eq!(a.checkpoint.tensors, b.checkpoint.tensors);
     let g: Arc<dyn Accel> = recpipe_cuda::gpu::Gpu::open(0).unwrap();
     let purpose = recpipe_cuda::Purpose {
