@@ -17,12 +17,14 @@ use crate::error::{Result, TrainError};
 /// Why the CUDA backend cannot train `cfg`'s model, if it cannot: it trains `dot` and
 /// `dot_bias` (per-rating and mini-batch), not yet the neural models or AutoRec.
 pub fn cuda_refuses(cfg: &Config) -> Option<String> {
-    (!cfg.model.is_embedding()).then(|| {
-        format!(
+    if !cfg.model.is_embedding() {
+        return Some(format!(
             "the CUDA backend trains dot / dot_bias; `{}` is not on it yet",
             cfg.model
-        )
-    })
+        ));
+    }
+    let kmax = recpipe_cuda::mf::KMAX;
+    (cfg.k() > kmax).then(|| format!("k = {} is above the CUDA kernels' {kmax}", cfg.k()))
 }
 
 /// The CUDA devices the driver lists, or why there are none.
@@ -166,6 +168,17 @@ mod tests {
             e.contains("`mlp` is not on it yet") && e.contains("device = \"cpu\""),
             "{e}"
         );
+        let wide = Config {
+            k: Some(300),
+            ..per_rating_cfg(DeviceChoice::Cuda(0))
+        };
+        let e = select(&wide).unwrap_err().to_string();
+        assert!(e.contains("k = 300 is above the CUDA kernels' 256"), "{e}");
+        let wide = Config {
+            device: DeviceChoice::Auto,
+            ..wide
+        };
+        assert_eq!(select(&wide).unwrap(), Device::Cpu);
         // auto never fails: it trains mlp on the cpu.
         let auto = Config {
             device: DeviceChoice::Auto,
