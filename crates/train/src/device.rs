@@ -41,14 +41,14 @@ fn cuda_devices() -> std::result::Result<Vec<recpipe_cuda::probe::DeviceInfo>, S
 }
 
 /// The device `cfg` trains on here and why (the reason `auto` gave), or the error `cuda`
-/// gives; opens nothing.
-fn choose(cfg: &Config) -> Result<(Device, String)> {
+/// gives, with the GPU's name when it is one; opens nothing.
+fn choose(cfg: &Config) -> Result<(Device, Option<String>, String)> {
     let cuda_error = |n: usize, message: String| TrainError::Cuda {
         device: Device::Cuda(n).name(),
         message,
     };
     match cfg.device {
-        DeviceChoice::Cpu => Ok((Device::Cpu, "device = \"cpu\"".to_string())),
+        DeviceChoice::Cpu => Ok((Device::Cpu, None, "device = \"cpu\"".to_string())),
         DeviceChoice::Cuda(n) => {
             if let Some(why) = cuda_refuses(cfg) {
                 return Err(cuda_error(
@@ -70,6 +70,7 @@ fn choose(cfg: &Config) -> Result<(Device, String)> {
             })?;
             Ok((
                 Device::Cuda(n),
+                Some(d.name.clone()),
                 format!("device = \"cuda:{n}\": {}", d.name),
             ))
         }
@@ -77,16 +78,19 @@ fn choose(cfg: &Config) -> Result<(Device, String)> {
             if let Some(why) = cuda_refuses(cfg) {
                 return Ok((
                     Device::Cpu,
+                    None,
                     format!("device = \"auto\": training on cpu: {why}"),
                 ));
             }
             match cuda_devices() {
                 Ok(d) => Ok((
                     Device::Cuda(0),
+                    Some(d[0].name.clone()),
                     format!("device = \"auto\": training on cuda:0 ({})", d[0].name),
                 )),
                 Err(why) => Ok((
                     Device::Cpu,
+                    None,
                     format!("device = \"auto\": training on cpu: {why}"),
                 )),
             }
@@ -96,7 +100,7 @@ fn choose(cfg: &Config) -> Result<(Device, String)> {
 
 /// The device `cfg` trains on, logging why `auto` chose it.
 pub fn select(cfg: &Config) -> Result<Device> {
-    let (device, why) = choose(cfg)?;
+    let (device, _, why) = choose(cfg)?;
     if cfg.device == DeviceChoice::Auto {
         tracing::info!("{why}");
     } else {
@@ -109,12 +113,8 @@ pub fn select(cfg: &Config) -> Result<Device> {
 /// every earlier run): the CUDA device and its name.
 pub fn planned(cfg: &Config) -> serde_json::Value {
     match choose(cfg) {
-        Ok((Device::Cuda(n), _)) => {
-            let name = recpipe_cuda::probe::devices()
-                .ok()
-                .and_then(|d| d.get(n).map(|d| d.name.clone()))
-                .unwrap_or_default();
-            serde_json::json!({ "device": Device::Cuda(n).name(), "gpu": name })
+        Ok((device @ Device::Cuda(_), gpu, _)) => {
+            serde_json::json!({ "device": device.name(), "gpu": gpu.unwrap_or_default() })
         }
         _ => serde_json::Value::Null,
     }

@@ -366,11 +366,9 @@ impl GridTrainer {
         raw
     }
 
-    /// Sub-epoch `s`: its `GRID` cells, which share no user and no item, in parallel; then
-    /// the global bias steps once. Returns (summed squared error, ratings).
-    fn sub_epoch(&mut self, grid: &mut Grid, s: usize, lr: f32) -> (f64, usize) {
-        let (nl, cu, ci) = (self.nl, self.cu, self.ci);
-        let st = Step {
+    /// The per-rating constants at rate `lr` (the global bias as it stands).
+    fn step(&self, lr: f32) -> Step {
+        Step {
             lr,
             reg: self.reg,
             global: self.global,
@@ -378,7 +376,14 @@ impl GridTrainer {
             bias: self.bias.then_some((self.k / 16, self.k % 16)),
             adagrad: self.adagrad,
             dims: (self.k + usize::from(self.bias)) as f32,
-        };
+        }
+    }
+
+    /// Sub-epoch `s`: its `GRID` cells, which share no user and no item, in parallel; then
+    /// the global bias steps once. Returns (summed squared error, ratings).
+    fn sub_epoch(&mut self, grid: &mut Grid, s: usize, lr: f32) -> (f64, usize) {
+        let (nl, cu, ci) = (self.nl, self.cu, self.ci);
+        let st = self.step(lr);
         let (lo, hi) = (grid.off[s * GRID], grid.off[(s + 1) * GRID]);
         let mut rest = &mut grid.cells[lo..hi];
         let (a, b) = self.items.split_at_mut(s * ci * nl);
@@ -453,15 +458,7 @@ impl GridTrainer {
         let per = order.len().div_ceil(chunks).max(1);
         let mut scratch = [0.0f32; 2];
         for chunk in order.chunks(per) {
-            let st = Step {
-                lr,
-                reg: self.reg,
-                global: self.global,
-                y_range: self.y_range,
-                bias: self.bias.then_some((self.k / 16, self.k % 16)),
-                adagrad: self.adagrad,
-                dims: (self.k + usize::from(self.bias)) as f32,
-            };
+            let st = self.step(lr);
             let mut gsum = 0.0f64;
             for &r in chunk {
                 let r = r as usize;

@@ -73,11 +73,7 @@ pub fn trainer(accel: Arc<dyn Accel>, spec: &ModelSpec) -> Result<MiniBatchTrain
     };
     let w = super::initial_weights(spec);
     let model = MiniBatch::new(&accel, shape, &w, mb, cfg.batch_size, spec.expected_steps)?;
-    Ok(CudaTrainer {
-        dev: Resident::new(accel),
-        model,
-        y_range: spec.y_range,
-    })
+    Ok(CudaTrainer::new(Resident::new(accel), model, spec.y_range))
 }
 
 impl DeviceModel for MiniBatch {

@@ -67,17 +67,14 @@ pub fn trainer(
     )?;
     let w = super::initial_weights(spec);
     let model = MfModel::new(&accel, shape, &w, adagrad.then_some(ADAGRAD_G0))?;
-    Ok(CudaTrainer {
-        dev: Resident::new(accel),
-        model: PerRating {
-            model,
-            reg: 2.0 * cfg.l2 + cfg.weight_decay,
-            y_range: spec.y_range,
-            schedule,
-            order: None,
-        },
+    let model = PerRating {
+        model,
+        reg: 2.0 * cfg.l2 + cfg.weight_decay,
         y_range: spec.y_range,
-    })
+        schedule,
+        order: None,
+    };
+    Ok(CudaTrainer::new(Resident::new(accel), model, spec.y_range))
 }
 
 impl PerRating {

@@ -32,17 +32,36 @@ pub struct CudaTrainer<M> {
     pub(crate) dev: Resident,
     pub(crate) model: M,
     pub(crate) y_range: Option<[f32; 2]>,
+    /// The tables as downloaded since the last epoch: `finite` and then `tensors` (keep-best)
+    /// read one copy instead of two.
+    pub(crate) host: std::sync::Mutex<Option<std::sync::Arc<MfWeights>>>,
 }
 
 impl<M: DeviceModel> CudaTrainer<M> {
-    /// The weights, or the error recorded and None.
-    fn downloaded(&self) -> Option<MfWeights> {
-        self.model.weights().map_err(|e| self.dev.fail(e)).ok()
+    pub(crate) fn new(dev: Resident, model: M, y_range: Option<[f32; 2]>) -> Self {
+        CudaTrainer {
+            dev,
+            model,
+            y_range,
+            host: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The weights (downloaded once per epoch), or the error recorded and None.
+    fn downloaded(&self) -> Option<std::sync::Arc<MfWeights>> {
+        let mut host = self.host.lock().unwrap();
+        if host.is_none() {
+            *host = Some(std::sync::Arc::new(
+                self.model.weights().map_err(|e| self.dev.fail(e)).ok()?,
+            ));
+        }
+        host.clone()
     }
 }
 
 impl<M: DeviceModel> Trainer for CudaTrainer<M> {
     fn train_epoch(&mut self, task: EpochTask<'_>, report: Report<'_>) -> EpochResult {
+        *self.host.get_mut().unwrap() = None;
         self.model
             .epoch(&mut self.dev, &task, report)
             .unwrap_or_else(|e| {
