@@ -23,7 +23,8 @@ fn main() {
         .warnings(false)
         .file("cpp/launchers.cpp")
         .file("cpp/planted.cpp")
-        .file("cpp/embedding.cpp");
+        .file("cpp/embedding.cpp")
+        .file("cpp/dense.cpp");
     if asan {
         b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
         println!("cargo:rustc-cfg=harness_asan");

@@ -29,6 +29,17 @@ unsafe extern "C" {
     fn slots_emb_update(grid: u32, block: u32, args: *const u64);
     fn slots_emb_dense_step(grid: u32, block: u32, args: *const u64);
     fn slots_emb_flush(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_gemm(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_gather(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_copy_cols(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_bn_stats(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_activate(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_dropout(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_loss(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_act_back(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_bn_back(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_col_sum(grid: u32, block: u32, args: *const u64);
+    fn slots_dense_emb_grad(grid: u32, block: u32, args: *const u64);
 }
 
 /// The C++ launcher of `k` and its parameter count.
@@ -45,6 +56,17 @@ fn launcher(k: Kernel) -> (Launcher, usize) {
         Kernel::EmbUpdate => (slots_emb_update, 36),
         Kernel::EmbDenseStep => (slots_emb_dense_step, 18),
         Kernel::EmbFlush => (slots_emb_flush, 17),
+        Kernel::DenseGemm => (slots_dense_gemm, 13),
+        Kernel::DenseGather => (slots_dense_gather, 15),
+        Kernel::DenseCopyCols => (slots_dense_copy_cols, 8),
+        Kernel::DenseBnStats => (slots_dense_bn_stats, 10),
+        Kernel::DenseActivate => (slots_dense_activate, 13),
+        Kernel::DenseDropout => (slots_dense_dropout, 5),
+        Kernel::DenseLoss => (slots_dense_loss, 11),
+        Kernel::DenseActBack => (slots_dense_act_back, 7),
+        Kernel::DenseBnBack => (slots_dense_bn_back, 8),
+        Kernel::DenseColSum => (slots_dense_col_sum, 4),
+        Kernel::DenseEmbGrad => (slots_dense_emb_grad, 12),
     }
 }
 

@@ -3,4 +3,5 @@
     ("sgd", include_str!("sgd.ptx")),
     ("predict", include_str!("predict.ptx")),
     ("embedding", include_str!("embedding.ptx")),
+    ("dense", include_str!("dense.ptx")),
 ]

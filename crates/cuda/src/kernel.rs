@@ -26,6 +26,28 @@ pub enum Kernel {
     EmbDenseStep,
     /// embedding.cu: every row of a table caught up to the current step.
     EmbFlush,
+    /// dense.cu: C = op(A)·op(B) (+ C) (+ bias): the layers' matrix products.
+    DenseGemm,
+    /// dense.cu: a batch's joined embeddings (and hybrid's item features).
+    DenseGather,
+    /// dense.cu: columns of one row-major buffer into another.
+    DenseCopyCols,
+    /// dense.cu: batch norm's batch (and running) statistics.
+    DenseBnStats,
+    /// dense.cu: a layer's batch norm, ReLU and dropout.
+    DenseActivate,
+    /// dense.cu: dropout of the joined input in place.
+    DenseDropout,
+    /// dense.cu: a batch's losses and the output layer's gradient.
+    DenseLoss,
+    /// dense.cu: dropout and ReLU backward.
+    DenseActBack,
+    /// dense.cu: batch norm backward.
+    DenseBnBack,
+    /// dense.cu: column sums (a bias's gradient).
+    DenseColSum,
+    /// dense.cu: the embedding rows' gradients of a batch.
+    DenseEmbGrad,
 }
 
 impl Kernel {
@@ -42,6 +64,17 @@ impl Kernel {
         Kernel::EmbUpdate,
         Kernel::EmbDenseStep,
         Kernel::EmbFlush,
+        Kernel::DenseGemm,
+        Kernel::DenseGather,
+        Kernel::DenseCopyCols,
+        Kernel::DenseBnStats,
+        Kernel::DenseActivate,
+        Kernel::DenseDropout,
+        Kernel::DenseLoss,
+        Kernel::DenseActBack,
+        Kernel::DenseBnBack,
+        Kernel::DenseColSum,
+        Kernel::DenseEmbGrad,
     ];
 
     /// The module (`kernels/<module>.cu`) that defines it.
@@ -55,6 +88,17 @@ impl Kernel {
             | Kernel::EmbUpdate
             | Kernel::EmbDenseStep
             | Kernel::EmbFlush => "embedding",
+            Kernel::DenseGemm
+            | Kernel::DenseGather
+            | Kernel::DenseCopyCols
+            | Kernel::DenseBnStats
+            | Kernel::DenseActivate
+            | Kernel::DenseDropout
+            | Kernel::DenseLoss
+            | Kernel::DenseActBack
+            | Kernel::DenseBnBack
+            | Kernel::DenseColSum
+            | Kernel::DenseEmbGrad => "dense",
         }
     }
 
@@ -72,6 +116,17 @@ impl Kernel {
             Kernel::EmbUpdate => "emb_update",
             Kernel::EmbDenseStep => "emb_dense_step",
             Kernel::EmbFlush => "emb_flush",
+            Kernel::DenseGemm => "dense_gemm",
+            Kernel::DenseGather => "dense_gather",
+            Kernel::DenseCopyCols => "dense_copy_cols",
+            Kernel::DenseBnStats => "dense_bn_stats",
+            Kernel::DenseActivate => "dense_activate",
+            Kernel::DenseDropout => "dense_dropout",
+            Kernel::DenseLoss => "dense_loss",
+            Kernel::DenseActBack => "dense_act_back",
+            Kernel::DenseBnBack => "dense_bn_back",
+            Kernel::DenseColSum => "dense_col_sum",
+            Kernel::DenseEmbGrad => "dense_emb_grad",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod accel;
 pub mod buf;
+pub mod dense;
 pub mod gate;
 pub mod gpu;
 pub mod kernel;
@@ -33,6 +34,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("sgd.cu", include_str!("../kernels/sgd.cu")),
     ("predict.cu", include_str!("../kernels/predict.cu")),
     ("embedding.cu", include_str!("../kernels/embedding.cu")),
+    ("dense.cu", include_str!("../kernels/dense.cu")),
 ];
 pub const HEADERS: &[(&str, &str)] = &[("common.cuh", include_str!("../kernels/common.cuh"))];
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// Blocks per multiprocessor for the warp-per-item launches.
 const WAVES: u32 = 4;
 /// rowopt.rs MAX_CATCH_UP: ρ^j is kept for j = 0..=this.
-const MAX_CATCH_UP: usize = 200;
+pub(crate) const MAX_CATCH_UP: usize = 200;
 
 /// The optimizers of the batch path (embedding.cu `EMB_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum MbOptimizer {
 }
 
 impl MbOptimizer {
-    fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         match self {
             MbOptimizer::Adam => 0,
             MbOptimizer::AdamW => 1,
@@ -77,7 +77,7 @@ pub struct MbConfig {
 impl MbConfig {
     /// The optimizer arguments every optimizer kernel takes after its tables:
     /// kind, b1, b2, eps, mom, wd.
-    fn opt_args(&self) -> [Arg; 6] {
+    pub(crate) fn opt_args(&self) -> [Arg; 6] {
         [
             Arg::I32(self.optimizer.code()),
             Arg::F32(self.beta1),
@@ -91,29 +91,29 @@ impl MbConfig {
 
 /// One batch of an [`EpochPlan`]: where its order slice and grouping start.
 #[derive(Debug, Clone, Copy)]
-struct PlannedBatch {
+pub(crate) struct PlannedBatch {
     /// First position in the epoch order; the batch's size.
-    start: usize,
-    n: usize,
+    pub(crate) start: usize,
+    pub(crate) n: usize,
     /// Distinct users and items.
-    nu: usize,
-    ni: usize,
+    pub(crate) nu: usize,
+    pub(crate) ni: usize,
     /// Offsets of its rows, row offsets (nu + ni + 1, local to its entries) and entries.
-    rows_at: usize,
-    off_at: usize,
-    ent_at: usize,
+    pub(crate) rows_at: usize,
+    pub(crate) off_at: usize,
+    pub(crate) ent_at: usize,
 }
 
 /// An epoch's order and every batch grouped by row, on the device, with one Σ e² slot per
 /// batch (the step of batch b adds its ratings' squared errors to slot b).
 #[derive(Debug)]
 pub struct EpochPlan {
-    order: Buf<u32>,
-    rows: Buf<u32>,
-    off: Buf<u32>,
-    ent: Buf<u32>,
-    sse: Buf<f64>,
-    batches: Vec<PlannedBatch>,
+    pub(crate) order: Buf<u32>,
+    pub(crate) rows: Buf<u32>,
+    pub(crate) off: Buf<u32>,
+    pub(crate) ent: Buf<u32>,
+    pub(crate) sse: Buf<f64>,
+    pub(crate) batches: Vec<PlannedBatch>,
 }
 
 impl EpochPlan {
@@ -131,6 +131,48 @@ impl EpochPlan {
     /// the device: it waits for the launches before it).
     pub fn batch_sse(&self) -> Result<Vec<f64>, Error> {
         self.sse.to_vec()
+    }
+
+    /// Groups the epoch `order` (rating ids into `user` / `item`) into batches of
+    /// `batch_size`, each batch's rows by first touch with their positions in batch order,
+    /// and uploads the plan. `slots` (row → slot, all u32::MAX) are scratch, left all free.
+    pub(crate) fn build(
+        accel: &Arc<dyn Accel>,
+        (slot_u, slot_i): (&mut [u32], &mut [u32]),
+        (user, item): (&[u32], &[u32]),
+        order: &[u32],
+        batch_size: usize,
+    ) -> Result<EpochPlan, Error> {
+        let n_batches = order.len().div_ceil(batch_size);
+        let (mut rows, mut off, mut ent) = (Vec::new(), Vec::new(), Vec::new());
+        let mut batches = Vec::with_capacity(n_batches);
+        for b in 0..n_batches {
+            let idx = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
+            let (rows_at, off_at, ent_at) = (rows.len(), off.len(), ent.len());
+            let base = ent_at as u32;
+            let users = idx.iter().map(|&r| user[r as usize]);
+            let items = idx.iter().map(|&r| item[r as usize]);
+            let nu = group_side(users, slot_u, &mut rows, &mut off, &mut ent, base);
+            let ni = group_side(items, slot_i, &mut rows, &mut off, &mut ent, base);
+            off.push((ent.len() - ent_at) as u32);
+            batches.push(PlannedBatch {
+                start: b * batch_size,
+                n: idx.len(),
+                nu,
+                ni,
+                rows_at,
+                off_at,
+                ent_at,
+            });
+        }
+        Ok(EpochPlan {
+            order: Buf::from_slice(accel, order, PLAN)?,
+            rows: Buf::from_slice(accel, &rows, PLAN)?,
+            off: Buf::from_slice(accel, &off, PLAN)?,
+            ent: Buf::from_slice(accel, &ent, PLAN)?,
+            sse: Buf::zeros(accel, n_batches, PLAN)?,
+            batches,
+        })
     }
 }
 
@@ -311,36 +353,8 @@ impl MiniBatch {
         batch_size: usize,
     ) -> Result<EpochPlan, Error> {
         assert!(batch_size > 0 && batch_size <= self.max_batch, "batch size");
-        let n_batches = order.len().div_ceil(batch_size);
-        let (mut rows, mut off, mut ent) = (Vec::new(), Vec::new(), Vec::new());
-        let mut batches = Vec::with_capacity(n_batches);
-        for b in 0..n_batches {
-            let idx = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
-            let (rows_at, off_at, ent_at) = (rows.len(), off.len(), ent.len());
-            let base = ent_at as u32;
-            let users = idx.iter().map(|&r| user[r as usize]);
-            let items = idx.iter().map(|&r| item[r as usize]);
-            let nu = group_side(users, &mut self.slot_u, &mut rows, &mut off, &mut ent, base);
-            let ni = group_side(items, &mut self.slot_i, &mut rows, &mut off, &mut ent, base);
-            off.push((ent.len() - ent_at) as u32);
-            batches.push(PlannedBatch {
-                start: b * batch_size,
-                n: idx.len(),
-                nu,
-                ni,
-                rows_at,
-                off_at,
-                ent_at,
-            });
-        }
-        Ok(EpochPlan {
-            order: Buf::from_slice(&self.accel, order, PLAN)?,
-            rows: Buf::from_slice(&self.accel, &rows, PLAN)?,
-            off: Buf::from_slice(&self.accel, &off, PLAN)?,
-            ent: Buf::from_slice(&self.accel, &ent, PLAN)?,
-            sse: Buf::zeros(&self.accel, n_batches, PLAN)?,
-            batches,
-        })
+        let slots = (&mut self.slot_u[..], &mut self.slot_i[..]);
+        EpochPlan::build(&self.accel, slots, (user, item), order, batch_size)
     }
 
     fn warps(&self, items: usize) -> Launch {
