@@ -37,12 +37,12 @@ use std::collections::BTreeMap;
 /// once stay in L3 (162k users × 65 floats / 32 ≈ 1.6 MiB a block).
 pub(crate) const GRID: usize = 32;
 /// Prefetch distance in ratings: row loads take ~100 ns, a rating's update ~10 ns.
-const AHEAD: usize = 6;
+pub(crate) const AHEAD: usize = 6;
 
 /// Sixteen f32 on one cache line: rows start on a line and the loops vectorise.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(64))]
-struct Lane([f32; 16]);
+pub(crate) struct Lane(pub(crate) [f32; 16]);
 
 /// A rating with cell-local row indices.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +119,7 @@ fn hsum(acc: [f32; 16]) -> f32 {
 }
 
 #[inline]
-fn dot(a: &[Lane], b: &[Lane]) -> f32 {
+pub(crate) fn dot(a: &[Lane], b: &[Lane]) -> f32 {
     // Sixteen independent partial sums: vectorised without reassociating, and the same
     // summation order for every row (hence every thread count).
     let mut acc = [0.0f32; 16];

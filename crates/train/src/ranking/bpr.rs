@@ -1,0 +1,544 @@
+//! BPR: Bayesian personalised ranking (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009),
+//! pairwise SGD with sampled negatives, on the per-rating path's tables and schedule.
+//!
+//! The score is x_ui = p_u·q_i + b_i. For every positive (u, i) of an epoch, `negatives`
+//! items j that u has not interacted with are drawn, and for each triple (u, i, j) one SGD
+//! step of lr descends
+//!
+//! ```text
+//! L(u, i, j) = −ln σ(x_ui − x_uj) + reg/2 · (|p_u|² + |q_i|² + |q_j|² + b_i² + b_j²)
+//! ```
+//!
+//! from the weights as they were before the step (the test compares it with finite
+//! differences). Rows are stored as in `cpu/grid.rs` (sixteen-float [`Lane`]s, the bias in
+//! the slot after the k factors); a user row keeps 1 in that slot, so one [`dot`] gives
+//! p_u·q_i + b_i and one update loop steps factors and bias alike.
+//!
+//! Threads: the FPSGD grid of the per-rating path. Users are dealt once and items every epoch
+//! by seeded permutations into `G` blocks, and the positives into the `G × G` (user block,
+//! item block) cells; a sub-epoch runs the `G` cells that share no user and no item in
+//! parallel. A cell's negatives are drawn from its own item block, as LIBMF's BPR does, so
+//! no two cells touch the same row; re-dealing the items every epoch makes every item a
+//! candidate negative for every positive across epochs. `G` depends on the data's size only,
+//! never on the thread count, so a seed gives the same model on any number of threads.
+
+use super::{Factors, Interactions};
+use crate::cpu::grid::{AHEAD, GRID, Lane, dot};
+use crate::cpu::rowopt::prefetch;
+use crate::rng::Rng;
+use rayon::prelude::*;
+use recpipe_core::memory::{Need, product};
+
+/// Fewest items per block: a cell draws its negatives from its block, so a block must offer
+/// enough of them (smaller data trains on fewer blocks, down to one).
+const MIN_BLOCK_ITEMS: usize = 256;
+/// Fewest users per block, so the cells of a sub-epoch have work to share.
+const MIN_BLOCK_USERS: usize = 8;
+/// Draws before a positive's negative is given up (the user has most of its block).
+const MAX_DRAWS: usize = 32;
+/// Starting factors: normal(0, INIT_STD); item biases start at 0.
+const INIT_STD: f32 = 0.01;
+
+/// The settings of a BPR run, resolved from the train config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BprParams {
+    pub k: usize,
+    pub epochs: usize,
+    pub lr: f32,
+    /// L2 weight on the rows (and item biases) a triple touches.
+    pub reg: f32,
+    /// Negatives drawn per positive and epoch; each is one SGD step.
+    pub negatives: usize,
+    pub seed: u64,
+}
+
+/// A positive with cell-local row indices.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    u: u32,
+    i: u32,
+}
+
+/// A BPR model being trained: call [`Bpr::epoch`] `epochs` times, then [`Bpr::factors`].
+#[derive(Debug)]
+pub struct Bpr<'a> {
+    p: BprParams,
+    data: &'a Interactions,
+    /// Blocks per side.
+    g: usize,
+    /// Lanes per row.
+    nl: usize,
+    /// Rows per block.
+    cu: usize,
+    ci: usize,
+    /// User id → row (fixed) and row → user id (`u32::MAX` on padding rows).
+    urow: Vec<u32>,
+    uid: Vec<u32>,
+    /// Item id → row and row → item id, re-dealt every epoch.
+    irow: Vec<u32>,
+    iid: Vec<u32>,
+    users: Vec<Lane>,
+    items: Vec<Lane>,
+    epoch: u64,
+    /// The epoch's positives in cell order, and the start of cell (s, b) at s·G + b.
+    cells: Vec<Cell>,
+    off: Vec<usize>,
+}
+
+/// Bytes BPR holds besides the interactions: both tables (rows padded to lanes), the
+/// items' re-dealt copy and the epoch's positives in cell order.
+pub fn need(n_users: usize, n_items: usize, nnz: usize, k: usize) -> Need {
+    let dim = (k + 1).div_ceil(16) * 16;
+    let mut need = Need::new();
+    need.add("BPR user and item rows", product(&[n_users, dim]), 4);
+    need.add(
+        "BPR item rows (re-dealt copy)",
+        product(&[n_items, dim, 2]),
+        4,
+    );
+    need.add("BPR positives in grid order", nnz as u64, 8);
+    need.add(
+        "BPR checkpoint copy",
+        product(&[n_users.saturating_add(n_items), k + 1]),
+        4,
+    );
+    need
+}
+
+/// Blocks per side for this data: at most [`GRID`], fewer when blocks would be too small.
+fn blocks(n_users: usize, n_items: usize) -> usize {
+    GRID.min(n_items / MIN_BLOCK_ITEMS)
+        .min(n_users / MIN_BLOCK_USERS)
+        .max(1)
+}
+
+/// A seeded permutation of `0..n` as (id → row, row → id), padded to `g·per` rows.
+fn deal(n: usize, g: usize, rng: &mut Rng) -> (Vec<u32>, Vec<u32>, usize) {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    rng.shuffle(&mut order);
+    let per = n.div_ceil(g).max(1);
+    let mut row = vec![0u32; n];
+    let mut id = vec![u32::MAX; per * g];
+    for (r, &x) in order.iter().enumerate() {
+        row[x as usize] = r as u32;
+        id[r] = x;
+    }
+    (row, id, per)
+}
+
+/// σ(−x) = 1 / (1 + eˣ), and −ln σ(x) = ln(1 + e⁻ˣ), both without overflow.
+#[inline]
+fn pair_terms(x: f32) -> (f32, f32) {
+    let g = 1.0 / (1.0 + x.exp());
+    let loss = if x > 0.0 {
+        (-x).exp().ln_1p()
+    } else {
+        -x + x.exp().ln_1p()
+    };
+    (g, loss)
+}
+
+/// One triple's SGD step on the rows of u, i and j (`bias`: (lane, element) of the bias
+/// slot, which the user row keeps at 1). Returns −ln σ(x_ui − x_uj) before the step.
+#[inline]
+fn step(
+    pu: &mut [Lane],
+    qi: &mut [Lane],
+    qj: &mut [Lane],
+    lr: f32,
+    reg: f32,
+    bias: (usize, usize),
+) -> f32 {
+    let x = dot(pu, qi) - dot(pu, qj);
+    let (g, loss) = pair_terms(x);
+    let (a, s) = (1.0 - lr * reg, lr * g);
+    for ((xu, xi), xj) in pu.iter_mut().zip(qi.iter_mut()).zip(qj.iter_mut()) {
+        for l in 0..16 {
+            let (u, i, j) = (xu.0[l], xi.0[l], xj.0[l]);
+            xu.0[l] = a * u + s * (i - j);
+            xi.0[l] = a * i + s * u;
+            xj.0[l] = a * j - s * u;
+        }
+    }
+    pu[bias.0].0[bias.1] = 1.0;
+    loss
+}
+
+/// Rows `a` and `b` (distinct) of a block, both mutable.
+fn two_rows(block: &mut [Lane], nl: usize, a: usize, b: usize) -> (&mut [Lane], &mut [Lane]) {
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (lo, hi) = block.split_at_mut(b * nl);
+        (&mut lo[a * nl..(a + 1) * nl], &mut hi[..nl])
+    } else {
+        let (lo, hi) = block.split_at_mut(a * nl);
+        (&mut hi[..nl], &mut lo[b * nl..(b + 1) * nl])
+    }
+}
+
+/// What one cell needs besides its rows.
+struct CellTask<'t> {
+    users: &'t mut [Lane],
+    items: &'t mut [Lane],
+    cells: &'t mut [Cell],
+    /// Row → id of the cell's user block and item block.
+    uid: &'t [u32],
+    iid: &'t [u32],
+    rng: Rng,
+}
+
+/// One cell: its positives in a fresh order, each with its negatives. Returns (Σ loss,
+/// triples).
+fn run_cell(t: CellTask<'_>, data: &Interactions, p: &BprParams, nl: usize) -> (f64, u64) {
+    let CellTask {
+        users,
+        items,
+        cells,
+        uid,
+        iid,
+        mut rng,
+    } = t;
+    let k = p.k;
+    let bias = (k / 16, k % 16);
+    // Rows past the last id are padding, never drawn.
+    let n_real = iid.iter().take_while(|&&x| x != u32::MAX).count();
+    if n_real < 2 {
+        return (0.0, 0);
+    }
+    rng.shuffle(cells);
+    let (mut loss, mut n) = (0.0f64, 0u64);
+    for c in 0..cells.len() {
+        if let Some(a) = cells.get(c + AHEAD) {
+            for l in 0..nl {
+                prefetch(&users[a.u as usize * nl + l]);
+                prefetch(&items[a.i as usize * nl + l]);
+            }
+        }
+        let Cell { u, i } = cells[c];
+        let seen = data.items.row(uid[u as usize]);
+        let pu = &mut users[u as usize * nl..(u as usize + 1) * nl];
+        for _ in 0..p.negatives {
+            let Some(j) = (0..MAX_DRAWS)
+                .map(|_| rng.below(n_real as u64) as usize)
+                .find(|&j| seen.binary_search(&iid[j]).is_err())
+            else {
+                continue;
+            };
+            let (qi, qj) = two_rows(items, nl, i as usize, j);
+            loss += f64::from(step(pu, qi, qj, p.lr, p.reg, bias));
+            n += 1;
+        }
+    }
+    (loss, n)
+}
+
+impl<'a> Bpr<'a> {
+    /// The model at its seeded starting point.
+    pub fn new(data: &'a Interactions, p: BprParams) -> Bpr<'a> {
+        let (n_users, n_items, k) = (data.n_users, data.n_items, p.k);
+        let g = blocks(n_users, n_items);
+        let nl = (k + 1).div_ceil(16);
+        let bias = (k / 16, k % 16);
+        let (urow, uid, cu) = deal(n_users, g, &mut Rng::stream(p.seed, 21));
+        let (irow, iid, ci) = deal(n_items, g, &mut Rng::stream(p.seed, 22));
+        let mut rng = Rng::stream(p.seed, 23);
+        let mut table = |rows: &[u32], n_rows: usize, user: bool| {
+            let mut t = vec![Lane::default(); n_rows * nl];
+            for &r in rows {
+                let row = &mut t[r as usize * nl..(r as usize + 1) * nl];
+                for d in 0..k {
+                    row[d / 16].0[d % 16] = rng.normal() * INIT_STD;
+                }
+                row[bias.0].0[bias.1] = if user { 1.0 } else { 0.0 };
+            }
+            t
+        };
+        let users = table(&urow, cu * g, true);
+        let items = table(&irow, ci * g, false);
+        Bpr {
+            p,
+            data,
+            g,
+            nl,
+            cu,
+            ci,
+            urow,
+            uid,
+            irow,
+            iid,
+            users,
+            items,
+            epoch: 0,
+            cells: Vec::new(),
+            off: Vec::new(),
+        }
+    }
+
+    /// Re-deals the items into blocks (moving their rows) and sorts the positives into the
+    /// cells of the new grid.
+    fn redeal(&mut self) {
+        let (g, nl) = (self.g, self.nl);
+        let mut rng = Rng::stream(self.p.seed ^ self.epoch.wrapping_mul(0x9E37_79B9), 24);
+        let (irow, iid, ci) = deal(self.data.n_items, g, &mut rng);
+        let mut items = vec![Lane::default(); ci * g * nl];
+        for (&old, &new) in self.irow.iter().zip(&irow) {
+            let (o, n) = (old as usize * nl, new as usize * nl);
+            items[n..n + nl].copy_from_slice(&self.items[o..o + nl]);
+        }
+        (self.irow, self.iid, self.items) = (irow, iid, items);
+        let (cu, ci) = (self.cu, self.ci);
+        let data = self.data;
+        let cell_of = |u: usize, i: u32| {
+            let (ru, ri) = (self.urow[u] as usize, self.irow[i as usize] as usize);
+            let (bu, bi) = (ru / cu, ri / ci);
+            let s = (bi + g - bu) % g;
+            let c = Cell {
+                u: (ru - bu * cu) as u32,
+                i: (ri - bi * ci) as u32,
+            };
+            (s * g + bu, c)
+        };
+        let mut off = vec![0usize; g * g + 1];
+        for u in 0..data.n_users {
+            for &i in data.items.row(u as u32) {
+                off[cell_of(u, i).0 + 1] += 1;
+            }
+        }
+        for c in 0..g * g {
+            off[c + 1] += off[c];
+        }
+        let mut next = off.clone();
+        self.cells.clear();
+        self.cells.resize(off[g * g], Cell::default());
+        for u in 0..data.n_users {
+            for &i in data.items.row(u as u32) {
+                let (c, cell) = cell_of(u, i);
+                self.cells[next[c]] = cell;
+                next[c] += 1;
+            }
+        }
+        self.off = off;
+    }
+
+    /// One epoch: every positive once with `negatives` sampled triples each, the cells of a
+    /// sub-epoch in parallel. Returns the mean −ln σ(x_ui − x_uj) over the epoch's triples
+    /// (NaN when no triple could be drawn).
+    pub fn epoch(&mut self) -> f64 {
+        self.epoch += 1;
+        self.redeal();
+        let (g, nl, cu, ci) = (self.g, self.nl, self.cu, self.ci);
+        let mut order: Vec<usize> = (0..g).collect();
+        let epoch_seed = self.p.seed ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        Rng::stream(epoch_seed, 25).shuffle(&mut order);
+        let (mut loss, mut triples) = (0.0f64, 0u64);
+        for &s in &order {
+            let (lo, hi) = (self.off[s * g], self.off[(s + 1) * g]);
+            let mut rest = &mut self.cells[lo..hi];
+            let (a, b) = self.items.split_at_mut(s * ci * nl);
+            let item_blocks = b.chunks_mut(ci * nl).chain(a.chunks_mut(ci * nl));
+            let (ia, ib) = self.iid.split_at(s * ci);
+            let item_ids = ib.chunks(ci).chain(ia.chunks(ci));
+            let off = &self.off;
+            let tasks: Vec<CellTask<'_>> = self
+                .users
+                .chunks_mut(cu * nl)
+                .zip(self.uid.chunks(cu))
+                .zip(item_blocks.zip(item_ids))
+                .enumerate()
+                .map(|(b, ((users, uid), (items, iid)))| {
+                    let n = off[s * g + b + 1] - off[s * g + b];
+                    let (cells, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                    rest = tail;
+                    CellTask {
+                        users,
+                        items,
+                        cells,
+                        uid,
+                        iid,
+                        rng: Rng::stream(epoch_seed, (s * g + b) as u64 + 32),
+                    }
+                })
+                .collect();
+            // Collected in cell order, so the sums do not depend on the scheduling.
+            let (data, p) = (self.data, &self.p);
+            let sums: Vec<(f64, u64)> = tasks
+                .into_par_iter()
+                .map(|t| run_cell(t, data, p, nl))
+                .collect();
+            for (l, n) in sums {
+                loss += l;
+                triples += n;
+            }
+        }
+        if triples == 0 {
+            f64::NAN
+        } else {
+            loss / triples as f64
+        }
+    }
+
+    /// The trained factors and item biases, in id order.
+    pub fn factors(&self) -> Factors {
+        let (k, nl) = (self.p.k, self.nl);
+        let rows = |t: &[Lane], order: &[u32]| -> Vec<f32> {
+            order
+                .iter()
+                .flat_map(|&r| {
+                    let row = &t[r as usize * nl..(r as usize + 1) * nl];
+                    (0..k).map(move |d| row[d / 16].0[d % 16])
+                })
+                .collect()
+        };
+        let bias = self
+            .irow
+            .iter()
+            .map(|&r| self.items[r as usize * nl + k / 16].0[k % 16])
+            .collect();
+        Factors {
+            k,
+            user: rows(&self.users, &self.urow),
+            item: rows(&self.items, &self.irow),
+            item_bias: Some(bias),
+        }
+    }
+
+    /// True when every weight is a finite number.
+    pub fn finite(&self) -> bool {
+        let ok = |t: &[Lane]| t.iter().all(|l| l.0.iter().all(|x| x.is_finite()));
+        ok(&self.users) && ok(&self.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranking::ials::tests::{planted, top5_unseen};
+
+    fn params(k: usize) -> BprParams {
+        BprParams {
+            k,
+            epochs: 40,
+            lr: 0.05,
+            reg: 0.01,
+            negatives: 4,
+            seed: 5,
+        }
+    }
+
+    /// A triple's loss in f64 from plain vectors: p_u, q_i, q_j, b_i, b_j.
+    fn triple_loss(pu: &[f64], qi: &[f64], qj: &[f64], bi: f64, bj: f64, reg: f64) -> f64 {
+        let d = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let x = d(pu, qi) + bi - d(pu, qj) - bj;
+        let sq = |a: &[f64]| d(a, a);
+        (1.0 + (-x).exp()).ln() + reg / 2.0 * (sq(pu) + sq(qi) + sq(qj) + bi * bi + bj * bj)
+    }
+
+    /// The update `step` applies to every weight of a triple equals −lr times the central
+    /// finite difference of the triple's loss, within 1e-3 relative.
+    #[test]
+    fn step_is_minus_lr_times_the_numerical_gradient() {
+        for (k, seed) in [(5usize, 1u64), (16, 2), (21, 3)] {
+            let nl = (k + 1).div_ceil(16);
+            let bias = (k / 16, k % 16);
+            let mut rng = Rng::new(seed);
+            let mut draw = |user: bool| {
+                let mut r = vec![Lane::default(); nl];
+                for d in 0..k {
+                    r[d / 16].0[d % 16] = rng.normal() * 0.7;
+                }
+                r[bias.0].0[bias.1] = if user { 1.0 } else { rng.normal() };
+                r
+            };
+            let (mut pu, mut qi, mut qj) = (draw(true), draw(false), draw(false));
+            let flat = |r: &[Lane]| -> Vec<f64> {
+                (0..=k).map(|d| f64::from(r[d / 16].0[d % 16])).collect()
+            };
+            let (u0, i0, j0) = (flat(&pu), flat(&qi), flat(&qj));
+            let (lr, reg) = (0.1f32, 0.05f32);
+            let loss = step(&mut pu, &mut qi, &mut qj, lr, reg, bias);
+            let (u1, i1, j1) = (flat(&pu), flat(&qi), flat(&qj));
+            let f = |u: &[f64], i: &[f64], j: &[f64]| {
+                triple_loss(&u[..k], &i[..k], &j[..k], i[k], j[k], f64::from(reg))
+            };
+            // The loss it reports is the ranking term alone, before the step.
+            let plain = triple_loss(&u0[..k], &i0[..k], &j0[..k], i0[k], j0[k], 0.0);
+            assert!(
+                (f64::from(loss) - plain).abs() < 1e-5 * (1.0 + plain),
+                "k={k}"
+            );
+            let h = 1e-5;
+            // (which table, how many weights: users' k factors; items' k factors and bias)
+            for (t, dims) in [(0usize, k), (1, k + 1), (2, k + 1)] {
+                for d in 0..dims {
+                    let mut w = [u0.clone(), i0.clone(), j0.clone()];
+                    w[t][d] += h;
+                    let up = f(&w[0], &w[1], &w[2]);
+                    w[t][d] -= 2.0 * h;
+                    let down = f(&w[0], &w[1], &w[2]);
+                    let grad = (up - down) / (2.0 * h);
+                    let before = [&u0, &i0, &j0][t][d];
+                    let after = [&u1, &i1, &j1][t][d];
+                    let want = -f64::from(lr) * grad;
+                    let got = after - before;
+                    assert!(
+                        (got - want).abs() <= 1e-3 * want.abs().max(1e-3),
+                        "k={k} table {t} weight {d}: update {got} vs -lr·grad {want}"
+                    );
+                }
+            }
+            // The user row's bias slot is a constant 1, not a weight.
+            assert_eq!(u1[k], 1.0);
+        }
+    }
+
+    #[test]
+    fn recovers_planted_communities() {
+        let (users_per, items_per) = (30, 20);
+        let data = planted(3, users_per, items_per, 8, 1);
+        let p = params(8);
+        let mut m = Bpr::new(&data, p.clone());
+        let losses: Vec<f64> = (0..p.epochs).map(|_| m.epoch()).collect();
+        assert!(m.finite());
+        let f = m.factors();
+        for (u, top) in top5_unseen(&f, &data).iter().enumerate() {
+            let c = u as u32 / users_per;
+            assert!(
+                top.iter().all(|&i| i / items_per == c),
+                "user {u} (community {c}): top-5 unseen {top:?}"
+            );
+        }
+        let last = losses[losses.len() - 1];
+        assert!(last < 0.5 * losses[0], "{losses:?}");
+    }
+
+    /// Two runs with a seed give the same model on one or two threads, on a grid of several
+    /// blocks (so cells do run in parallel); another seed gives another.
+    #[test]
+    fn same_seed_same_model_any_thread_count() {
+        let data = planted(4, 40, 600, 60, 2);
+        assert!(blocks(data.n_users, data.n_items) > 1);
+        let p = BprParams {
+            epochs: 3,
+            ..params(12)
+        };
+        let run = |p: &BprParams| {
+            let mut m = Bpr::new(&data, p.clone());
+            let l: Vec<f64> = (0..p.epochs).map(|_| m.epoch()).collect();
+            (m.factors(), l)
+        };
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let (a, la) = pool(1).install(|| run(&p));
+        let (b, lb) = pool(2).install(|| run(&p));
+        assert_eq!(a.user, b.user);
+        assert_eq!(a.item, b.item);
+        assert_eq!(a.item_bias, b.item_bias);
+        assert_eq!(la, lb);
+        let (c, _) = run(&BprParams { seed: 6, ..p });
+        assert_ne!(a.item, c.item);
+    }
+}
