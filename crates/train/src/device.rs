@@ -15,16 +15,18 @@ use crate::config::{Config, DeviceChoice};
 use crate::error::{Result, TrainError};
 
 /// Why the CUDA backend cannot train `cfg`'s model, if it cannot: it trains `dot` and
-/// `dot_bias` (per-rating and mini-batch), not yet the neural models or AutoRec.
+/// `dot_bias` (per-rating and mini-batch; k up to the per-rating kernel's KMAX) and the
+/// neural models (`mlp`, `hybrid`, `classifier`), not yet AutoRec.
 pub fn cuda_refuses(cfg: &Config) -> Option<String> {
-    if !cfg.model.is_embedding() {
+    if !cfg.model.is_embedding() && !cfg.model.is_neural() {
         return Some(format!(
-            "the CUDA backend trains dot / dot_bias; `{}` is not on it yet",
+            "the CUDA backend trains dot / dot_bias / mlp / hybrid / classifier; `{}` is not on it yet",
             cfg.model
         ));
     }
     let kmax = recpipe_cuda::mf::KMAX;
-    (cfg.k() > kmax).then(|| format!("k = {} is above the CUDA kernels' {kmax}", cfg.k()))
+    (cfg.model.is_embedding() && cfg.k() > kmax)
+        .then(|| format!("k = {} is above the CUDA kernels' {kmax}", cfg.k()))
 }
 
 /// The CUDA devices the driver lists, or why there are none.
@@ -159,15 +161,23 @@ mod tests {
             Device::Cpu
         );
         let mlp = Config {
-            model: ModelKind::Mlp,
+            model: ModelKind::Autorec,
             device: DeviceChoice::Cuda(0),
             ..Config::default()
         };
         let e = select(&mlp).unwrap_err().to_string();
         assert!(
-            e.contains("`mlp` is not on it yet") && e.contains("device = \"cpu\""),
+            e.contains("`autorec` is not on it yet") && e.contains("device = \"cpu\""),
             "{e}"
         );
+        for model in [ModelKind::Mlp, ModelKind::Hybrid, ModelKind::Classifier] {
+            let neural = Config {
+                model,
+                k: Some(300),
+                ..Config::default()
+            };
+            assert_eq!(cuda_refuses(&neural), None, "{model:?}");
+        }
         let wide = Config {
             k: Some(300),
             ..per_rating_cfg(DeviceChoice::Cuda(0))
@@ -179,7 +189,7 @@ mod tests {
             ..wide
         };
         assert_eq!(select(&wide).unwrap(), Device::Cpu);
-        // auto never fails: it trains mlp on the cpu.
+        // auto never fails: it trains autorec on the cpu.
         let auto = Config {
             device: DeviceChoice::Auto,
             ..mlp

@@ -239,7 +239,7 @@ fn gpu_reference_setting_matches_the_cpu() {
 fn other_families_are_refused_by_the_cuda_backend() {
     let p = planted(30, 20, 2, 800, 0.1);
     let cfg = Config {
-        model: ModelKind::Mlp,
+        model: ModelKind::Autorec,
         epochs: 1,
         ..Config::default()
     };

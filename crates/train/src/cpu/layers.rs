@@ -16,7 +16,7 @@ const BN_MOMENTUM: f32 = 0.1;
 
 /// Where one linear layer's parameters sit in the flat dense parameter row.
 #[derive(Debug, Clone)]
-pub(super) struct Linear {
+pub(crate) struct Linear {
     pub din: usize,
     pub dout: usize,
     pub w: usize,

@@ -14,6 +14,7 @@ pub use autorec::{AutoRecTrainer, rated_items};
 pub use embedding::EmbeddingTrainer;
 pub use grid::GridTrainer;
 pub use neural::NeuralTrainer;
+pub(crate) use layers::Linear;
 
 use crate::backend::{Backend, Device, Family, ModelSpec, Trainer};
 use crate::error::Result;

@@ -13,12 +13,12 @@ use ndarray::{Array2, s};
 
 /// The model's shape: item tower (hybrid), join, hidden and output layers.
 #[derive(Debug, Clone)]
-pub(super) struct Net {
+pub(crate) struct Net {
     pub k: usize,
-    join: Join,
+    pub join: Join,
     pub tower: Vec<Linear>,
     pub layers: Vec<Linear>,
-    input_dropout: f32,
+    pub input_dropout: f32,
     pub n_out: usize,
 }
 

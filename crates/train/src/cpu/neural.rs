@@ -167,6 +167,33 @@ impl NeuralTrainer {
         loss
     }
 
+    /// The model's shape (another backend trains the same one).
+    pub(crate) fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// (Dense parameters, batch-norm running statistics): their counts are the layout's.
+    pub(crate) fn dense_parts(&self) -> (&[f32], &[f32]) {
+        (self.dense.w(0), &self.stats)
+    }
+
+    /// The weights (user and item tables row-major, dense parameters, running statistics)
+    /// replaced by another backend's, so `tensors` names them as this trainer does.
+    pub(crate) fn load(&mut self, users: &[f32], items: &[f32], params: &[f32], stats: &[f32]) {
+        let k = self.net.k;
+        self.users
+            .set_weights(|r, w| w.copy_from_slice(&users[r * k..(r + 1) * k]));
+        self.items
+            .set_weights(|r, w| w.copy_from_slice(&items[r * k..(r + 1) * k]));
+        self.dense.set_weights(|_, w| w.copy_from_slice(params));
+        self.stats.copy_from_slice(stats);
+    }
+
+    /// The starting user and item tables (row-major).
+    pub(crate) fn tables(&self) -> (Vec<f32>, Vec<f32>) {
+        (self.users.weights(), self.items.weights())
+    }
+
     /// Output-layer values for pairs, evaluation mode, in chunks.
     fn outputs(&self, users: &[u32], items: &[u32], mut each: impl FnMut(usize, &[f32])) {
         use rayon::prelude::*;

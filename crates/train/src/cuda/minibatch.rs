@@ -27,7 +27,7 @@ pub const READ_EVERY: usize = 64;
 /// The CUDA backend's mini-batch trainer.
 pub type MiniBatchTrainer = CudaTrainer<MiniBatch>;
 
-fn optimizer(kind: OptimizerKind) -> MbOptimizer {
+pub(super) fn optimizer(kind: OptimizerKind) -> MbOptimizer {
     match kind {
         OptimizerKind::Adam => MbOptimizer::Adam,
         OptimizerKind::AdamW => MbOptimizer::AdamW,

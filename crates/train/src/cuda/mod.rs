@@ -6,16 +6,19 @@
 //! of an epoch, and the checkpoint's tensors.
 //!
 //! Trains `dot` / `dot_bias` with per-rating SGD or Adagrad ([`Family::PerRating`],
-//! `per_rating.rs`) and with mini-batches ([`Family::Embedding`], `minibatch.rs`); the
-//! neural families and AutoRec are refused by `device.rs` before a backend is built.
+//! `per_rating.rs`) and with mini-batches ([`Family::Embedding`], `minibatch.rs`), and
+//! `mlp` / `hybrid` / `classifier` ([`Family::Neural`], `neural.rs`); AutoRec is refused
+//! by `device.rs` before a backend is built.
 
 mod minibatch;
+mod neural;
 mod per_rating;
 mod resident;
 mod trainer;
 mod weights;
 
 pub use minibatch::MiniBatchTrainer;
+pub use neural::NeuralCudaTrainer;
 pub use per_rating::PerRatingTrainer;
 pub use resident::Resident;
 pub use trainer::{CudaTrainer, DeviceModel};
@@ -88,6 +91,10 @@ impl Backend for CudaBackend {
             )),
             Family::Embedding => Ok(Box::new(
                 minibatch::trainer(self.accel.clone(), spec)
+                    .map_err(|e| cuda_error(self.device, e))?,
+            )),
+            Family::Neural => Ok(Box::new(
+                neural::trainer(self.accel.clone(), spec)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
             other => Err(TrainError::Cuda {
