@@ -14,6 +14,7 @@ pub mod model;
 pub mod parquet_io;
 pub mod parquet_par;
 pub mod progress;
+pub mod rank;
 pub mod ratings;
 pub mod rng;
 pub mod schema;

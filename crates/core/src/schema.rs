@@ -84,6 +84,8 @@ pub fn history() -> Schema {
         Field::new("train_loss", DataType::Float64, false),
         Field::new("valid_rmse", DataType::Float64, true),
         Field::new("valid_mae", DataType::Float64, true),
+        // Ranking models (ease, ials, bpr): precision@10 on valid (null for rating models).
+        Field::new("valid_precision_at_10", DataType::Float64, true),
         Field::new("seconds", DataType::Float64, false),
         Field::new("ratings_per_s", DataType::Float64, false),
         Field::new("lr", DataType::Float64, false),

@@ -54,6 +54,7 @@ fn write_history(dir: &Path) {
         Arc::new(Float64Array::from(vec![1.5, 1.0, 0.8])),
         Arc::new(Float64Array::from(vec![Some(1.2), None, Some(0.9)])),
         Arc::new(Float64Array::from(vec![Some(0.9), None, Some(0.7)])),
+        Arc::new(Float64Array::from(vec![None::<f64>; 3])),
         Arc::new(Float64Array::from(vec![0.1, 0.1, 0.1])),
         Arc::new(Float64Array::from(vec![1e6, 1e6, 1e6])),
         Arc::new(Float64Array::from(vec![0.01, 0.01, 0.01])),

@@ -252,6 +252,16 @@ impl Family {
                     "\"blend\" trains nothing: it folds upstream train stages",
                 ));
             }
+            ModelKind::Ease | ModelKind::Ials | ModelKind::Bpr => {
+                return Err(TrainError::config(
+                    "model",
+                    format!(
+                        "\"{}\" is a ranking model: it trains through `train_model` (the \
+                         ranking module), not a rating backend",
+                        spec.kind
+                    ),
+                ));
+            }
         })
     }
 }

@@ -121,6 +121,11 @@ fn load_members(members: &[&Artifact]) -> Result<Vec<Model>> {
                 ),
             )
         };
+        if m.meta.model.is_ranking() {
+            return Err(bad(
+                "a ranking model's scores are not ratings; blend rating models only".into(),
+            ));
+        }
         if !m.meta.model.is_factorization() {
             return Err(bad(
                 "only dot, dot_bias, autorec and blend models fold into one factorization".into(),
@@ -213,6 +218,7 @@ fn result(checkpoint: Checkpoint, train: &Ratings, valid: &Ratings, start: Insta
                 train_loss: fit.rmse * fit.rmse,
                 valid_rmse: best.map(|m| m.rmse),
                 valid_mae: best.map(|m| m.mae),
+                valid_precision: None,
                 seconds,
                 ratings_per_s: train.len() as f64 / seconds.max(1e-9),
                 lr: 0.0,
@@ -224,6 +230,7 @@ fn result(checkpoint: Checkpoint, train: &Ratings, valid: &Ratings, start: Insta
         device: Device::Cpu,
         threads: 1,
         stopped_early: false,
+        ranking: None,
     }
 }
 

@@ -244,7 +244,36 @@ pub struct Config {
     /// One weight per upstream train stage, in `inputs` order, or `"fit"`: least squares
     /// (with an intercept) on the validation set. Default: equal weights.
     pub weights: Option<BlendWeights>,
+
+    // ranking models (ease, ials, bpr)
+    /// Ratings ≥ this are the positives a ranking model learns from; default: every train
+    /// row is an interaction, whatever its rating.
+    pub positive_threshold: Option<f32>,
+    /// `ease`: the L2 weight λ added to the Gram matrix's diagonal (default
+    /// [`EASE_LAMBDA`]).
+    pub lambda: Option<f32>,
+    /// `ials`: confidence slope, c = 1 + alpha·r (default [`IALS_ALPHA`]).
+    pub alpha: Option<f32>,
+    /// `ials` / `bpr`: L2 weight on the factors (default [`IALS_REG`] / [`BPR_REG`]).
+    pub reg: Option<f32>,
+    /// `ials`: conjugate-gradient steps per row and half-sweep (default [`IALS_CG_STEPS`]).
+    pub cg_steps: Option<usize>,
+    /// `bpr`: negatives sampled per positive and epoch (default [`BPR_NEGATIVES`]).
+    pub negatives: Option<usize>,
 }
+
+/// `ease`'s default λ (tuned on the bundled MovieLens data, see BENCHMARKS.md).
+pub const EASE_LAMBDA: f32 = 500.0;
+/// `ials`'s default confidence slope.
+pub const IALS_ALPHA: f32 = 1.0;
+/// `ials`'s default L2 weight.
+pub const IALS_REG: f32 = 0.1;
+/// `ials`'s default conjugate-gradient steps.
+pub const IALS_CG_STEPS: usize = 3;
+/// `bpr`'s default L2 weight.
+pub const BPR_REG: f32 = 0.01;
+/// `bpr`'s default negatives per positive.
+pub const BPR_NEGATIVES: usize = 1;
 
 impl Default for Config {
     fn default() -> Self {
@@ -282,6 +311,12 @@ impl Default for Config {
             item_features_file: None,
             item_features_hidden: vec![32, 16],
             weights: None,
+            positive_threshold: None,
+            lambda: None,
+            alpha: None,
+            reg: None,
+            cg_steps: None,
+            negatives: None,
         }
     }
 }
@@ -315,6 +350,29 @@ impl Config {
     pub fn batch_norm(&self) -> bool {
         self.batch_norm
             .unwrap_or(matches!(self.model, ModelKind::Classifier))
+    }
+    /// `ease`'s λ.
+    pub fn lambda(&self) -> f32 {
+        self.lambda.unwrap_or(EASE_LAMBDA)
+    }
+    /// `ials`'s confidence slope.
+    pub fn alpha(&self) -> f32 {
+        self.alpha.unwrap_or(IALS_ALPHA)
+    }
+    /// The L2 weight of `ials` or `bpr`.
+    pub fn reg(&self) -> f32 {
+        self.reg.unwrap_or(match self.model {
+            ModelKind::Bpr => BPR_REG,
+            _ => IALS_REG,
+        })
+    }
+    /// `ials`'s conjugate-gradient steps.
+    pub fn cg_steps(&self) -> usize {
+        self.cg_steps.unwrap_or(IALS_CG_STEPS)
+    }
+    /// `bpr`'s negatives per positive.
+    pub fn negatives(&self) -> usize {
+        self.negatives.unwrap_or(BPR_NEGATIVES)
     }
 
     /// Checks every value a user can get wrong, naming the key.
@@ -364,8 +422,56 @@ impl Config {
         unit("output_dropout", self.output_dropout())
     }
 
+    /// The ranking models' keys: each only with its models, and in range.
+    fn validate_ranking(&self) -> Result<()> {
+        use ModelKind::{Bpr, Ease, Ials};
+        let only = |key: &'static str, set: bool, models: &[ModelKind]| -> Result<()> {
+            if set && !models.contains(&self.model) {
+                let names: Vec<String> = models.iter().map(|m| format!("\"{m}\"")).collect();
+                return Err(TrainError::config(
+                    key,
+                    format!(
+                        "only applies to model = {} (this stage trains \"{}\"); remove it",
+                        names.join(" or "),
+                        self.model
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        only(
+            "positive_threshold",
+            self.positive_threshold.is_some(),
+            &[Ease, Ials, Bpr],
+        )?;
+        only("lambda", self.lambda.is_some(), &[Ease])?;
+        only("alpha", self.alpha.is_some(), &[Ials])?;
+        only("cg_steps", self.cg_steps.is_some(), &[Ials])?;
+        only("reg", self.reg.is_some(), &[Ials, Bpr])?;
+        only("negatives", self.negatives.is_some(), &[Bpr])?;
+        if let Some(t) = self.positive_threshold
+            && !t.is_finite()
+        {
+            return Err(TrainError::config(
+                "positive_threshold",
+                format!("must be a finite rating, got {t}"),
+            ));
+        }
+        positive("lambda", self.lambda())?;
+        non_negative("alpha", self.alpha())?;
+        non_negative("reg", self.reg())?;
+        if self.cg_steps() == 0 {
+            return Err(TrainError::config("cg_steps", "must be at least 1"));
+        }
+        if self.negatives() == 0 {
+            return Err(TrainError::config("negatives", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// The keys that only make sense for some models.
     fn validate_model(&self) -> Result<()> {
+        self.validate_ranking()?;
         if self.hidden().contains(&0) || self.item_features_hidden.contains(&0) {
             return Err(TrainError::config(
                 "hidden",
@@ -486,5 +592,49 @@ mod tests {
         let c: Config = toml::from_str("optimizer = \"adamw\"").unwrap();
         assert_eq!(c.optimizer, OptimizerKind::AdamW);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn ranking_keys_parse_default_and_belong_to_their_models() {
+        let c: Config = toml::from_str("model = \"ease\"\nlambda = 250.0").unwrap();
+        assert_eq!((c.model, c.lambda()), (ModelKind::Ease, 250.0));
+        c.validate().unwrap();
+        let c: Config =
+            toml::from_str("model = \"ials\"\nalpha = 4.0\ncg_steps = 2\npositive_threshold = 3.5")
+                .unwrap();
+        assert_eq!((c.alpha(), c.cg_steps(), c.reg()), (4.0, 2, IALS_REG));
+        c.validate().unwrap();
+        let c: Config = toml::from_str("model = \"bpr\"\nnegatives = 3").unwrap();
+        assert_eq!((c.negatives(), c.reg()), (3, BPR_REG));
+        c.validate().unwrap();
+        for (toml, key) in [
+            (
+                "model = \"dot_bias\"\nlambda = 1.0",
+                "`lambda` only applies to model = \"ease\"",
+            ),
+            (
+                "model = \"ease\"\nalpha = 1.0",
+                "`alpha` only applies to model = \"ials\"",
+            ),
+            ("model = \"ease\"\nreg = 1.0", "\"ials\" or \"bpr\""),
+            (
+                "positive_threshold = 4.0",
+                "`positive_threshold` only applies",
+            ),
+            ("model = \"ease\"\nlambda = 0.0", "`lambda` must be > 0"),
+            (
+                "model = \"ials\"\ncg_steps = 0",
+                "`cg_steps` must be at least 1",
+            ),
+            (
+                "model = \"bpr\"\nnegatives = 0",
+                "`negatives` must be at least 1",
+            ),
+            ("model = \"bpr\"\nreg = -1.0", "`reg` must be >= 0"),
+        ] {
+            let c: Config = toml::from_str(toml).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
     }
 }

@@ -87,6 +87,7 @@ pub(crate) fn run_epochs(
         device,
         threads,
         stopped_early,
+        ranking: None,
     })
 }
 
@@ -279,6 +280,7 @@ impl Done {
             train_loss: loss,
             valid_rmse: self.metrics.map(|m| m.rmse),
             valid_mae: self.metrics.map(|m| m.mae),
+            valid_precision: None,
             seconds,
             ratings_per_s: rate,
             lr: self.lr as f64,

@@ -13,6 +13,8 @@ pub struct Epoch {
     pub train_loss: f64,
     pub valid_rmse: Option<f64>,
     pub valid_mae: Option<f64>,
+    /// Ranking models: precision@10 on valid (train's own items left out); else None.
+    pub valid_precision: Option<f64>,
     pub seconds: f64,
     pub ratings_per_s: f64,
     /// Learning rate at the epoch's last step.
@@ -42,6 +44,7 @@ impl History {
                 f(|e| e.train_loss),
                 o(|e| e.valid_rmse),
                 o(|e| e.valid_mae),
+                o(|e| e.valid_precision),
                 f(|e| e.seconds),
                 f(|e| e.ratings_per_s),
                 f(|e| e.lr),

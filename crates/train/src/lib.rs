@@ -18,6 +18,7 @@ mod history;
 mod init;
 mod memory;
 mod predict;
+pub mod ranking;
 mod rng;
 mod schedule;
 
@@ -37,8 +38,8 @@ pub struct TrainStage;
 
 impl Stage for TrainStage {
     const KIND: &'static str = "train";
-    // 3: history.parquet gained the `device` column.
-    const FORMAT_VERSION: u32 = 3;
+    // 3: history.parquet gained the `device` column; 4: and `valid_precision_at_10`.
+    const FORMAT_VERSION: u32 = 4;
     type Config = Config;
     type Error = TrainError;
     const HEADLINES: &'static [Headline] = &[
@@ -51,6 +52,11 @@ impl Stage for TrainStage {
             path: "valid_mae",
             goal: Goal::Minimize,
             label: "validation MAE of the best epoch",
+        },
+        Headline {
+            path: "valid_precision_at_10",
+            goal: Goal::Maximize,
+            label: "valid precision@10 of a ranking model (ease, ials, bpr)",
         },
         Headline {
             path: "valid_accuracy",
@@ -121,6 +127,8 @@ pub struct TrainResult {
     pub device: Device,
     pub threads: usize,
     pub stopped_early: bool,
+    /// A ranking model's precision@10 next to most-popular's (None for rating models).
+    pub ranking: Option<ranking::RankCheck>,
 }
 
 impl TrainResult {
@@ -132,6 +140,9 @@ impl TrainResult {
     }
 
     pub fn outputs(&self) -> Outputs {
+        if let Some(check) = self.ranking {
+            return self.ranking_outputs(check);
+        }
         let h = &self.history.epochs;
         let rps = h.iter().map(|e| e.ratings_per_s).sum::<f64>() / h.len().max(1) as f64;
         let seconds: f64 = h.iter().map(|e| e.seconds).sum();
@@ -214,6 +225,9 @@ pub fn train_model_with(
     progress: &Progress,
 ) -> Result<TrainResult> {
     cfg.validate()?;
+    if cfg.model.is_ranking() {
+        return ranking::train(cfg, train, valid, progress);
+    }
     let threads = threads(cfg);
     let backend = backend::backend_for(device::select(cfg)?, threads)?;
     train_on(&*backend, cfg, (train, valid), item_features, progress)

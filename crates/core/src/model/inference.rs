@@ -5,6 +5,7 @@ use super::checkpoint::{Checkpoint, Tensor};
 use super::meta::{ModelKind, ModelMeta};
 use super::nn::Net;
 use super::tensor;
+use crate::csr::Csr;
 use crate::error::{CoreError, Result};
 use crate::layout;
 use crate::math::{softmax_expectation, squash};
@@ -18,6 +19,8 @@ pub struct Model {
     ckpt: Checkpoint,
     /// The dense layers of mlp / hybrid / classifier, validated and BatchNorm folded.
     nn: Option<Net>,
+    /// Each user's training items, ascending (item-item models: `ease`).
+    history: Option<Csr<u32>>,
 }
 
 impl Model {
@@ -45,6 +48,15 @@ impl Model {
                 )),
             }
         };
+        if m.model.is_item_item() {
+            let history = item_item_history(&ckpt, dir)?;
+            return Ok(Model {
+                meta: ckpt.meta.clone(),
+                ckpt,
+                nn: None,
+                history: Some(history),
+            });
+        }
         need2(tensor::USER_FACTORS, m.n_users)?;
         need2(tensor::ITEM_FACTORS, m.n_items)?;
         let nn = if m.model.is_neural() {
@@ -68,11 +80,17 @@ impl Model {
             meta: ckpt.meta.clone(),
             ckpt,
             nn,
+            history: None,
         })
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.ckpt
+    }
+
+    /// The checkpoint back, without a copy of its tensors.
+    pub fn into_checkpoint(self) -> Checkpoint {
+        self.ckpt
     }
 
     /// (n_users, k) user embedding table.
@@ -83,6 +101,17 @@ impl Model {
     /// (n_items, k) item embedding table.
     pub fn item_factors(&self) -> Option<ArrayView2<'_, f32>> {
         self.ckpt.get(tensor::ITEM_FACTORS).and_then(Tensor::view2)
+    }
+
+    /// (n_items, n_items) item-item weights of an item-item model (`ease`).
+    pub fn item_item(&self) -> Option<ArrayView2<'_, f32>> {
+        self.ckpt.get(tensor::ITEM_ITEM).and_then(Tensor::view2)
+    }
+
+    /// The training items an item-item model scores user `u` from (ascending; empty for
+    /// other kinds and for users without any).
+    pub fn user_items(&self, u: u32) -> &[u32] {
+        self.history.as_ref().map_or(&[], |h| h.row(u))
     }
 
     pub fn user_bias(&self) -> Option<&[f32]> {
@@ -126,11 +155,23 @@ impl Model {
         out
     }
 
-    /// Predicted ratings for pairs of dense indices.
+    /// Predicted ratings for pairs of dense indices (for a ranking model, its ranking score).
     pub fn predict(&self, users: &[u32], items: &[u32]) -> Vec<f32> {
         assert_eq!(users.len(), items.len(), "one item per user");
         if let Some(net) = &self.nn {
             return self.predict_nn(net, users, items);
+        }
+        if let Some(b) = self.item_item() {
+            return users
+                .iter()
+                .zip(items)
+                .map(|(&u, &i)| {
+                    self.user_items(u)
+                        .iter()
+                        .map(|&h| b[[h as usize, i as usize]])
+                        .sum()
+                })
+                .collect();
         }
         let (uf, itf) = self.embedding_tables();
         let ub = self.user_bias();
@@ -163,6 +204,16 @@ impl Model {
             }
             return scores;
         }
+        if let Some(b) = self.item_item() {
+            // x_u · B: the sum of the rows of B of the user's training items.
+            let mut scores = Array2::zeros((users.len(), b.ncols()));
+            for (mut row, &u) in scores.axis_iter_mut(Axis(0)).zip(users) {
+                for &h in self.user_items(u) {
+                    row += &b.row(h as usize);
+                }
+            }
+            return scores;
+        }
         let (uf, itf) = self.embedding_tables();
         let rows = uf.select(
             Axis(0),
@@ -182,10 +233,57 @@ impl Model {
         scores
     }
 
+    /// The embedding tables (factorizations and neural models; validated at load).
     fn embedding_tables(&self) -> (ArrayView2<'_, f32>, ArrayView2<'_, f32>) {
         (
             self.user_factors().expect("validated at load"),
             self.item_factors().expect("validated at load"),
         )
     }
+}
+
+/// An item-item checkpoint's tensors checked — B is (n_items, n_items), the counts one per
+/// user, every item index whole and in range — and the users' training items grouped.
+fn item_item_history(ckpt: &Checkpoint, dir: &Path) -> Result<Csr<u32>> {
+    let m = &ckpt.meta;
+    let weights = dir.join(layout::train::WEIGHTS);
+    let bad = |msg: String| CoreError::schema(&weights, msg);
+    let get = |name: &str| {
+        ckpt.get(name)
+            .ok_or_else(|| bad(format!("missing tensor `{name}`")))
+    };
+    let (n_users, n_items) = (m.n_users as usize, m.n_items as usize);
+    let b = get(tensor::ITEM_ITEM)?;
+    if b.shape != [n_items, n_items] {
+        return Err(bad(format!(
+            "tensor `{}` has shape {:?}, expected [{n_items}, {n_items}]",
+            tensor::ITEM_ITEM,
+            b.shape
+        )));
+    }
+    let counts = get(tensor::USER_ITEM_COUNTS)?;
+    let items = get(tensor::USER_ITEMS)?;
+    let whole = |v: f32, below: usize| v >= 0.0 && v.fract() == 0.0 && (v as usize) < below;
+    if counts.shape != [n_users] || counts.data.iter().any(|&c| !whole(c, n_items + 1)) {
+        return Err(bad(format!(
+            "tensor `{}` must hold {n_users} whole counts of at most {n_items}",
+            tensor::USER_ITEM_COUNTS
+        )));
+    }
+    let total: usize = counts.data.iter().map(|&c| c as usize).sum();
+    if items.shape != [total] || items.data.iter().any(|&i| !whole(i, n_items)) {
+        return Err(bad(format!(
+            "tensor `{}` must hold {total} item indices below {n_items}",
+            tensor::USER_ITEMS
+        )));
+    }
+    let owners = counts
+        .data
+        .iter()
+        .enumerate()
+        .flat_map(|(u, &c)| std::iter::repeat_n(u as u32, c as usize));
+    let pairs = owners.zip(items.data.iter().map(|&i| i as u32));
+    let mut history = Csr::group(n_users, pairs);
+    history.sort_rows();
+    Ok(history)
 }

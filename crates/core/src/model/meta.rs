@@ -26,6 +26,17 @@ pub enum ModelKind {
     /// No training: a weighted average of the upstream train stages (`inputs`), which must be
     /// factorizations without a sigmoid; saved as one factorization. See `weights`.
     Blend,
+    /// EASE (Steck 2019): a closed-form item-item model on implicit interactions,
+    /// B = −P / diag(P) with P = (XᵀX + λI)⁻¹ and a zero diagonal. Saved as an
+    /// [`ITEM_ITEM`](super::tensor::ITEM_ITEM) matrix plus each user's training items
+    /// (score(u, ·) = x_u · B), not as a factorization. A ranking model.
+    Ease,
+    /// Implicit ALS with confidence weights (Hu, Koren & Volinsky 2008). A ranking model,
+    /// saved as a factorization.
+    Ials,
+    /// Bayesian personalised ranking: pairwise SGD with sampled negatives (Rendle 2009). A
+    /// ranking model, saved as a factorization (with item biases).
+    Bpr,
 }
 
 impl ModelKind {
@@ -39,6 +50,9 @@ impl ModelKind {
             ModelKind::Classifier => "classifier",
             ModelKind::Autorec => "autorec",
             ModelKind::Blend => "blend",
+            ModelKind::Ease => "ease",
+            ModelKind::Ials => "ials",
+            ModelKind::Bpr => "bpr",
         }
     }
 
@@ -54,13 +68,32 @@ impl ModelKind {
     pub fn is_factorization(self) -> bool {
         matches!(
             self,
-            ModelKind::Dot | ModelKind::DotBias | ModelKind::Autorec | ModelKind::Blend
+            ModelKind::Dot
+                | ModelKind::DotBias
+                | ModelKind::Autorec
+                | ModelKind::Blend
+                | ModelKind::Ials
+                | ModelKind::Bpr
         )
     }
 
     /// Kinds scored through dense layers (their model.json has a [`NetShape`]).
     pub fn is_neural(self) -> bool {
-        !self.is_factorization()
+        matches!(
+            self,
+            ModelKind::Mlp | ModelKind::Hybrid | ModelKind::Classifier
+        )
+    }
+
+    /// Ranking models (`ease`, `ials`, `bpr`): trained on interactions, their scores order
+    /// items for a user and are not ratings (no RMSE, no blend).
+    pub fn is_ranking(self) -> bool {
+        matches!(self, ModelKind::Ease | ModelKind::Ials | ModelKind::Bpr)
+    }
+
+    /// Scored through an item-item matrix over the user's training items (`ease`).
+    pub fn is_item_item(self) -> bool {
+        self == ModelKind::Ease
     }
 }
 

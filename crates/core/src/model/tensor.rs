@@ -12,6 +12,15 @@ pub const USER_BIAS: &str = "user_bias";
 pub const ITEM_BIAS: &str = "item_bias";
 /// (1,) global bias.
 pub const GLOBAL_BIAS: &str = "global_bias";
+/// (n_items, n_items) item-item weights of an item-item model (`ease`): score(u, j) =
+/// Σ_{i ∈ user u's training items} B[i, j].
+pub const ITEM_ITEM: &str = "item_item";
+/// (n_users,) how many training items each user has (`ease`), as f32 (exact below 2²⁴); the
+/// items themselves follow in [`USER_ITEMS`], user after user.
+pub const USER_ITEM_COUNTS: &str = "user_item_counts";
+/// (Σ counts,) every user's training items as item indices in f32 (exact below 2²⁴), user
+/// after user, ascending within a user (`ease`).
+pub const USER_ITEMS: &str = "user_items";
 /// (n_items, width) frozen item content features (hybrid).
 pub const ITEM_FEATURES: &str = "item_features";
 /// The prefix of the last dense layer.

@@ -92,11 +92,17 @@ fn model_json_names_kinds_in_snake_case_and_records_the_layers() {
         (ModelKind::Mlp, "mlp"),
         (ModelKind::Hybrid, "hybrid"),
         (ModelKind::Classifier, "classifier"),
+        (ModelKind::Ease, "ease"),
+        (ModelKind::Ials, "ials"),
+        (ModelKind::Bpr, "bpr"),
     ];
     for (kind, name) in kinds {
         assert_eq!(serde_json::to_value(kind).unwrap(), name);
         assert_eq!(kind.name(), name);
-        assert_eq!(kind.is_neural(), !kind.is_factorization());
+        // Exactly one scoring path: factors, dense layers or an item-item matrix.
+        let paths = [kind.is_factorization(), kind.is_neural(), kind.is_item_item()];
+        assert_eq!(paths.iter().filter(|&&p| p).count(), 1, "{kind}");
+        assert_eq!(kind.is_ranking(), name == "ease" || name == "ials" || name == "bpr");
     }
     let meta = ModelMeta {
         net: Some(NetShape {
