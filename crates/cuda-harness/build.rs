@@ -24,6 +24,7 @@ fn main() {
         .file("cpp/launchers.cpp")
         .file("cpp/planted.cpp")
         .file("cpp/embedding.cpp")
+        .file("cpp/autorec.cpp")
         .file("cpp/dense.cpp");
     if asan {
         b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");

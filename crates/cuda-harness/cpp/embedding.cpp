@@ -61,4 +61,19 @@ void slots_emb_flush(unsigned grid, unsigned block, const Slot* a) {
                   P<const float*>(a[16]));
     });
 }
+void slots_emb_steps(unsigned grid, unsigned block, const Slot* a) {
+    cuda_host::launch(dim3{grid}, dim3{block}, [&] {
+        emb_steps(a[0].u, a[1].u, P<const unsigned*>(a[2]), P<const float*>(a[3]), a[4].u,
+                  P<const unsigned*>(a[5]), P<const unsigned*>(a[6]), P<const float*>(a[7]),
+                  P<const unsigned*>(a[8]), P<const unsigned*>(a[9]), P<const unsigned*>(a[10]),
+                  P<const unsigned*>(a[11]), P<double*>(a[12]), P<float*>(a[13]),
+                  P<float*>(a[14]), P<unsigned*>(a[15]), P<float*>(a[16]), P<float*>(a[17]),
+                  P<unsigned*>(a[18]), a[19].u, a[20].u, a[21].i, P<float*>(a[22]),
+                  P<float*>(a[23]), P<unsigned*>(a[24]), a[25].i, a[26].f, a[27].f,
+                  P<float*>(a[28]), P<float*>(a[29]), P<float*>(a[30]), P<float*>(a[31]),
+                  a[32].i, a[33].f, a[34].f, a[35].f, a[36].f, a[37].f, a[38].f, a[39].i,
+                  a[40].u, a[41].u, P<float*>(a[42]), P<float*>(a[43]), P<float*>(a[44]),
+                  P<double*>(a[45]), P<const float*>(a[46]));
+    });
+}
 }

@@ -29,6 +29,11 @@ unsafe extern "C" {
     fn slots_emb_update(grid: u32, block: u32, args: *const u64);
     fn slots_emb_dense_step(grid: u32, block: u32, args: *const u64);
     fn slots_emb_flush(grid: u32, block: u32, args: *const u64);
+    fn slots_emb_steps(grid: u32, block: u32, args: *const u64);
+    fn slots_ar_begin_step(grid: u32, block: u32, args: *const u64);
+    fn slots_ar_forward(grid: u32, block: u32, args: *const u64);
+    fn slots_ar_update(grid: u32, block: u32, args: *const u64);
+    fn slots_ar_fold(grid: u32, block: u32, args: *const u64);
     fn slots_dense_gemm(grid: u32, block: u32, args: *const u64);
     fn slots_dense_gather(grid: u32, block: u32, args: *const u64);
     fn slots_dense_copy_cols(grid: u32, block: u32, args: *const u64);
@@ -56,6 +61,11 @@ fn launcher(k: Kernel) -> (Launcher, usize) {
         Kernel::EmbUpdate => (slots_emb_update, 36),
         Kernel::EmbDenseStep => (slots_emb_dense_step, 18),
         Kernel::EmbFlush => (slots_emb_flush, 17),
+        Kernel::EmbSteps => (slots_emb_steps, 47),
+        Kernel::ArBeginStep => (slots_ar_begin_step, 16),
+        Kernel::ArForward => (slots_ar_forward, 19),
+        Kernel::ArUpdate => (slots_ar_update, 38),
+        Kernel::ArFold => (slots_ar_fold, 11),
         Kernel::DenseGemm => (slots_dense_gemm, 13),
         Kernel::DenseGather => (slots_dense_gather, 15),
         Kernel::DenseCopyCols => (slots_dense_copy_cols, 8),

@@ -3,5 +3,6 @@
     ("sgd", include_str!("sgd.ptx")),
     ("predict", include_str!("predict.ptx")),
     ("embedding", include_str!("embedding.ptx")),
+    ("autorec", include_str!("autorec.ptx")),
     ("dense", include_str!("dense.ptx")),
 ]

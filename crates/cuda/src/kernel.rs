@@ -26,6 +26,16 @@ pub enum Kernel {
     EmbDenseStep,
     /// embedding.cu: every row of a table caught up to the current step.
     EmbFlush,
+    /// embedding.cu: R consecutive mini-batch steps in one single-block launch.
+    EmbSteps,
+    /// autorec.cu: both optimizers' step scalars and catch-up tables.
+    ArBeginStep,
+    /// autorec.cu: a batch of items encoded, decoded and back-propagated.
+    ArForward,
+    /// autorec.cu: the optimizer step of a batch's users and μ.
+    ArUpdate,
+    /// autorec.cu: the dot_bias form (user rows, item codes) for scoring.
+    ArFold,
     /// dense.cu: C = op(A)·op(B) (+ C) (+ bias): the layers' matrix products.
     DenseGemm,
     /// dense.cu: a batch's joined embeddings (and hybrid's item features).
@@ -64,6 +74,11 @@ impl Kernel {
         Kernel::EmbUpdate,
         Kernel::EmbDenseStep,
         Kernel::EmbFlush,
+        Kernel::EmbSteps,
+        Kernel::ArBeginStep,
+        Kernel::ArForward,
+        Kernel::ArUpdate,
+        Kernel::ArFold,
         Kernel::DenseGemm,
         Kernel::DenseGather,
         Kernel::DenseCopyCols,
@@ -87,7 +102,11 @@ impl Kernel {
             | Kernel::EmbForward
             | Kernel::EmbUpdate
             | Kernel::EmbDenseStep
-            | Kernel::EmbFlush => "embedding",
+            | Kernel::EmbFlush
+            | Kernel::EmbSteps => "embedding",
+            Kernel::ArBeginStep | Kernel::ArForward | Kernel::ArUpdate | Kernel::ArFold => {
+                "autorec"
+            }
             Kernel::DenseGemm
             | Kernel::DenseGather
             | Kernel::DenseCopyCols
@@ -116,6 +135,11 @@ impl Kernel {
             Kernel::EmbUpdate => "emb_update",
             Kernel::EmbDenseStep => "emb_dense_step",
             Kernel::EmbFlush => "emb_flush",
+            Kernel::EmbSteps => "emb_steps",
+            Kernel::ArBeginStep => "ar_begin_step",
+            Kernel::ArForward => "ar_forward",
+            Kernel::ArUpdate => "ar_update",
+            Kernel::ArFold => "ar_fold",
             Kernel::DenseGemm => "dense_gemm",
             Kernel::DenseGather => "dense_gather",
             Kernel::DenseCopyCols => "dense_copy_cols",

@@ -8,6 +8,7 @@
 //! folder such as a pip wheel's `nvidia/cu13/lib` (see `loader`).
 
 pub mod accel;
+pub mod autorec;
 pub mod buf;
 pub mod dense;
 pub mod gate;
@@ -34,9 +35,13 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("sgd.cu", include_str!("../kernels/sgd.cu")),
     ("predict.cu", include_str!("../kernels/predict.cu")),
     ("embedding.cu", include_str!("../kernels/embedding.cu")),
+    ("autorec.cu", include_str!("../kernels/autorec.cu")),
     ("dense.cu", include_str!("../kernels/dense.cu")),
 ];
-pub const HEADERS: &[(&str, &str)] = &[("common.cuh", include_str!("../kernels/common.cuh"))];
+pub const HEADERS: &[(&str, &str)] = &[
+    ("common.cuh", include_str!("../kernels/common.cuh")),
+    ("rowopt.cuh", include_str!("../kernels/rowopt.cuh")),
+];
 
 /// Everything that can go wrong, as values.
 #[derive(Debug, thiserror::Error)]

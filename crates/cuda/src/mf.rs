@@ -119,7 +119,7 @@ pub struct SgdStep {
     pub y_range: Option<[f32; 2]>,
 }
 
-fn squash_args(y_range: Option<[f32; 2]>) -> [Arg; 3] {
+pub(crate) fn squash_args(y_range: Option<[f32; 2]>) -> [Arg; 3] {
     match y_range {
         Some([lo, hi]) => [Arg::I32(1), Arg::F32(lo), Arg::F32(hi)],
         None => [Arg::I32(0), Arg::F32(0.0), Arg::F32(0.0)],

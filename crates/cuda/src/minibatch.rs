@@ -12,6 +12,27 @@
 //! it wants them (every report, or at the end of the epoch) and still finds the first
 //! non-finite batch as the cpu's batch loop does.
 //!
+//! ## Small batches: R batches per launch
+//!
+//! At the notebooks' batch of 64 ratings a batch is a few microseconds of work and the
+//! launches above cost more than that (ml-latest-small: ~1,260 batches an epoch, ~3,800
+//! launches). [`MiniBatch::step_group`] runs R consecutive batches as one launch of
+//! `emb_steps`: a single block whose warps run each batch's begin-step, forward and update
+//! (the same device functions as the separate kernels), with `__syncthreads` between the
+//! phases and between batches, so the batches stay strictly sequential and the result is
+//! the per-batch launches' bit for bit (crates/cuda-harness/tests/fused.rs). The trainer
+//! takes R = 64 (the batches between its loss reads), so an epoch of ml-latest-small is
+//! ~20 launches. One block is one multiprocessor: it is the right tool only while a batch
+//! fits one (the trainer fuses batches up to [`FUSE_MAX_BATCH`] ratings).
+//!
+//! Why not the alternatives: a grid-wide barrier (cooperative launch) would spread a batch
+//! over every multiprocessor, but it needs every block resident at once, which the harness
+//! (blocks run one after another) cannot give, so it could not be tested here; CUDA graphs
+//! (through cudarc's stream capture) would cut the host's launch cost but keep one kernel
+//! node — and its start-up on the device — per phase per batch, would have to be captured
+//! again each epoch (each batch's plan offsets, step and rate are launch arguments), and sit
+//! below the [`Accel`] seam where the harness cannot run them.
+//!
 //! Layout: the tables as in [`crate::mf`] (`stride = k + bias`, the bias at index `k`), the
 //! optimizer state `n_state` rows of `stride` floats per table row, a last-step counter per
 //! row, the global bias a one-row table; the catch-up tables (ρ^j, and per step the
@@ -22,13 +43,21 @@ use crate::Error;
 use crate::accel::Accel;
 use crate::buf::{Buf, Purpose};
 use crate::kernel::{Arg, Kernel, Launch};
-use crate::mf::{DeviceRatings, MfShape, MfWeights, Tables};
+use crate::mf::{DeviceRatings, MfShape, MfWeights, Tables, squash_args};
 use std::sync::Arc;
 
 /// Blocks per multiprocessor for the warp-per-item launches.
 const WAVES: u32 = 4;
 /// rowopt.rs MAX_CATCH_UP: ρ^j is kept for j = 0..=this.
 pub(crate) const MAX_CATCH_UP: usize = 200;
+/// Threads of `emb_steps`' one block (embedding.cu `EMB_STEPS_THREADS`).
+pub const FUSED_THREADS: u32 = 512;
+/// The largest batch (ratings) worth running R to a launch on one block: about a warp's
+/// forward pass and a few row updates per warp of the block. Larger batches take the
+/// per-batch launches, spread over the whole device.
+pub const FUSE_MAX_BATCH: usize = 256;
+/// `u32`s per batch in the plan's `meta` (embedding.cu `EMB_META`).
+const META: usize = 7;
 
 /// The optimizers of the batch path (embedding.cu `EMB_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +142,10 @@ pub struct EpochPlan {
     pub(crate) off: Buf<u32>,
     pub(crate) ent: Buf<u32>,
     pub(crate) sse: Buf<f64>,
+    /// Per batch: start, n, nu, ni, rows_at, off_at, ent_at (for `emb_steps`).
+    pub(crate) meta: Buf<u32>,
+    /// Per batch: its learning rate, written before its `emb_steps` launch.
+    pub(crate) lr: Buf<f32>,
     pub(crate) batches: Vec<PlannedBatch>,
 }
 
@@ -165,12 +198,21 @@ impl EpochPlan {
                 ent_at,
             });
         }
+        let meta: Vec<u32> = batches
+            .iter()
+            .flat_map(|b| {
+                [b.start, b.n, b.nu, b.ni, b.rows_at, b.off_at, b.ent_at].map(|x| x as u32)
+            })
+            .collect();
+        debug_assert_eq!(meta.len(), n_batches * META);
         Ok(EpochPlan {
             order: Buf::from_slice(accel, order, PLAN)?,
             rows: Buf::from_slice(accel, &rows, PLAN)?,
             off: Buf::from_slice(accel, &off, PLAN)?,
             ent: Buf::from_slice(accel, &ent, PLAN)?,
             sse: Buf::zeros(accel, n_batches, PLAN)?,
+            meta: Buf::from_slice(accel, &meta, PLAN)?,
+            lr: Buf::zeros(accel, n_batches.max(1), PLAN)?,
             batches,
         })
     }
@@ -255,6 +297,8 @@ pub struct MiniBatch {
     snap_u: Buf<f32>,
     snap_i: Buf<f32>,
     max_batch: usize,
+    /// Threads of the `emb_steps` block.
+    fused_threads: u32,
     /// Steps begun (the cpu RowOpt's `t`).
     t: u32,
     /// Host scratch for grouping: row → slot.
@@ -303,6 +347,7 @@ impl MiniBatch {
             snap_u: zeros(max_batch * shape.k)?,
             snap_i: zeros(max_batch * shape.k)?,
             max_batch,
+            fused_threads: FUSED_THREADS,
             t: 0,
             slot_u: vec![u32::MAX; shape.n_users],
             slot_i: vec![u32::MAX; shape.n_items],
@@ -343,6 +388,14 @@ impl MiniBatch {
         self.t
     }
 
+    /// Runs [`MiniBatch::step_group`]'s block with `threads` threads (a multiple of 32, at
+    /// most [`FUSED_THREADS`]) instead of `FUSED_THREADS`; the result does not depend on it.
+    /// The harness runs each thread of a block as a host thread, so its tests use fewer.
+    pub fn set_fused_threads(&mut self, threads: u32) {
+        assert!(threads > 0 && threads.is_multiple_of(32) && threads <= FUSED_THREADS);
+        self.fused_threads = threads;
+    }
+
     /// Groups the epoch `order` (rating ids into `user` / `item`, the host copies of the
     /// device ratings) into batches of `batch_size` and uploads the plan.
     pub fn plan(
@@ -371,6 +424,98 @@ impl MiniBatch {
         ]
     }
 
+    /// An error unless `n` more steps fit the catch-up tables.
+    fn check_room(&self, n: usize) -> Result<(), Error> {
+        if self.t as usize + n >= self.hist.len() {
+            return Err(Error::Driver(format!(
+                "mini-batch step {} is past the {} steps the model was sized for",
+                self.t as usize + n,
+                self.hist.len() - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Batches `b0 .. b0 + lrs.len()` of `plan`, batch `b0 + i` at rate `lrs[i]`, in one
+    /// launch of `emb_steps` (one block): the same steps as [`MiniBatch::step`] on each in
+    /// turn, bit for bit. Writes the rates, then launches; no other copy.
+    pub fn step_group(
+        &mut self,
+        data: &DeviceRatings,
+        plan: &EpochPlan,
+        b0: usize,
+        lrs: &[f32],
+    ) -> Result<(), Error> {
+        let nb = lrs.len();
+        assert!(b0 + nb <= plan.n_batches(), "batches past the plan");
+        if nb == 0 {
+            return Ok(());
+        }
+        self.check_room(nb)?;
+        plan.lr.write(b0, lrs)?;
+        let cfg = self.cfg;
+        let [kind, b1, b2, eps, mom, wd] = cfg.opt_args();
+        let [hist, window, log_decay, rho_pow] = self.catch_up_tables();
+        let [squash, lo, hi] = squash_args(cfg.y_range);
+        let stride = Arg::U32(self.shape.stride() as u32);
+        let args = [
+            Arg::U32(b0 as u32),
+            Arg::U32(nb as u32),
+            plan.meta.arg(),
+            plan.lr.arg(),
+            Arg::U32(self.t),
+            data.user.arg(),
+            data.item.arg(),
+            data.rating.arg(),
+            plan.order.arg(),
+            plan.rows.arg(),
+            plan.off.arg(),
+            plan.ent.arg(),
+            plan.sse.arg(),
+            self.p.arg(),
+            self.su.arg(),
+            self.last_u.arg(),
+            self.q.arg(),
+            self.si.arg(),
+            self.last_i.arg(),
+            stride,
+            Arg::U32(self.shape.k as u32),
+            Arg::I32(i32::from(self.shape.bias)),
+            self.global.arg(),
+            self.gs.arg(),
+            self.glast.arg(),
+            squash,
+            lo,
+            hi,
+            self.coef.arg(),
+            self.err2.arg(),
+            self.snap_u.arg(),
+            self.snap_i.arg(),
+            kind,
+            b1,
+            b2,
+            eps,
+            mom,
+            wd,
+            Arg::F32(cfg.l2),
+            Arg::I32(i32::from(cfg.dense)),
+            Arg::U32(self.shape.n_users as u32),
+            Arg::U32(self.shape.n_items as u32),
+            self.sc.arg(),
+            hist,
+            window,
+            log_decay,
+            rho_pow,
+        ];
+        let shape = Launch {
+            grid: 1,
+            block: self.fused_threads,
+        };
+        self.accel.launch(Kernel::EmbSteps, shape, &args)?;
+        self.t += nb as u32;
+        Ok(())
+    }
+
     /// One optimizer step on batch `b` of `plan` at rate `lr` (launches only).
     pub fn step(
         &mut self,
@@ -380,13 +525,7 @@ impl MiniBatch {
         lr: f32,
     ) -> Result<(), Error> {
         let pb = plan.batches[b];
-        if self.t as usize + 1 >= self.hist.len() {
-            return Err(Error::Driver(format!(
-                "mini-batch step {} is past the {} steps the model was sized for",
-                self.t + 1,
-                self.hist.len() - 1
-            )));
-        }
+        self.check_room(1)?;
         self.t += 1;
         let t = Arg::U32(self.t);
         let cfg = self.cfg;
@@ -408,10 +547,7 @@ impl MiniBatch {
         ];
         self.accel
             .launch(Kernel::EmbBeginStep, Launch::SEQUENTIAL, &args)?;
-        let (squash, lo, hi) = match cfg.y_range {
-            Some([lo, hi]) => (1, lo, hi),
-            None => (0, 0.0, 0.0),
-        };
+        let [squash, lo, hi] = squash_args(cfg.y_range);
         let (stride, k) = (
             Arg::U32(self.shape.stride() as u32),
             Arg::U32(self.shape.k as u32),
@@ -429,9 +565,9 @@ impl MiniBatch {
             k,
             bias,
             self.global.arg(),
-            Arg::I32(squash),
-            Arg::F32(lo),
-            Arg::F32(hi),
+            squash,
+            lo,
+            hi,
             self.coef.arg(),
             self.err2.arg(),
             self.snap_u.arg(),
