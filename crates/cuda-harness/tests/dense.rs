@@ -54,7 +54,13 @@ fn gemm_matches_the_reference_in_every_transposition() {
     let a = dev();
     let mut rng = Rng(1);
     // Shapes across tile edges: 1 row, a partial tile, several tiles and a long k.
-    for (m, n, k) in [(1, 1, 1), (5, 17, 3), (33, 10, 40), (64, 16, 129)] {
+    for (m, n, k) in [
+        (1, 1, 1),
+        (5, 17, 3),
+        (33, 10, 40),
+        (64, 16, 129),
+        (3, 18, 600),
+    ] {
         for (ta, tb) in [(false, true), (true, false), (false, false)] {
             for (bias, acc) in [(true, false), (false, true), (false, false)] {
                 let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
@@ -65,9 +71,14 @@ fn gemm_matches_the_reference_in_every_transposition() {
                 let mut want = vec![0.0f32; m * n];
                 for i in 0..m {
                     for j in 0..n {
+                        // matrixmultiply's order: fused chains over blocks of 256, added.
                         let mut s = 0.0f32;
-                        for x in 0..k {
-                            s = at(&av, lda, ta, i, x).mul_add(at(&bv, ldb, tb, x, j), s);
+                        for k0 in (0..k).step_by(256) {
+                            let mut part = 0.0f32;
+                            for x in k0..k.min(k0 + 256) {
+                                part = at(&av, lda, ta, i, x).mul_add(at(&bv, ldb, tb, x, j), part);
+                            }
+                            s += part;
                         }
                         if acc {
                             s += cv[i * n + j];
@@ -281,6 +292,22 @@ fn batch_norm_activation_and_dropout_forward_and_back_match_the_cpu_rules() {
         )
         .unwrap();
         assert_eq!(cs.to_vec().unwrap(), colsum);
+        // One column (contiguous): ndarray sums it with its eightfold unrolled fold.
+        let mut part = [0.0f32; 8];
+        for r in 0..(b / 8) * 8 {
+            part[r % 8] += dz[r];
+        }
+        let mut one = 0.0f32;
+        for l in 0..4 {
+            one += part[l] + part[l + 4];
+        }
+        for &v in &dz[(b / 8) * 8..b] {
+            one += v;
+        }
+        let c1 = buf(&a, &[0.0f32]);
+        let args = [u(b), u(1), dd.arg(), c1.arg()];
+        a.launch(Kernel::DenseColSum, shape, &args).unwrap();
+        assert_eq!(c1.to_vec().unwrap(), [one]);
         // Evaluation mode: the running statistics, no xhat, no mask.
         let args = [
             u(b),

@@ -25,6 +25,10 @@
 // two outputs (rows ty and ty + TILE / 2 of the tile).
 #define DENSE_TILE 16
 #define DENSE_GEMM_THREADS (DENSE_TILE * DENSE_TILE / 2)
+// Each output sums k in blocks of this many (a multiple of DENSE_TILE), a fused chain per
+// block, the blocks' sums added in order: the cpu's matrixmultiply (KC = 256) sums so, and
+// the harness then gives the cpu backend's weights bit for bit.
+#define DENSE_KC 256u
 
 // Elements of op(X) (an M × K or K × N matrix as the GEMM reads it): X row-major with
 // leading dimension ld, transposed when t.
@@ -35,7 +39,8 @@ __device__ __forceinline__ float dense_at(const float* X, unsigned ld, int t, un
 
 // C (M × N, leading dimension ldc) = op(A) · op(B) (+ C when acc) (+ bias[n] when bias is
 // not null), op(A) M × K, op(B) K × N. Tiles of 16 × 16 through shared memory; blocks loop
-// over the tiles (any grid); blocks of DENSE_GEMM_THREADS threads.
+// over the tiles (any grid); blocks of DENSE_GEMM_THREADS threads. k sums in DENSE_KC
+// blocks.
 extern "C" __global__ void dense_gemm(unsigned M, unsigned N, unsigned K,
                                       const float* __restrict__ A, unsigned lda, int ta,
                                       const float* __restrict__ B, unsigned ldb, int tb,
@@ -50,8 +55,14 @@ extern "C" __global__ void dense_gemm(unsigned M, unsigned N, unsigned K,
     const unsigned tiles = ((M + DENSE_TILE - 1) / DENSE_TILE) * tiles_n;
     for (unsigned tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         const unsigned m0 = (tile / tiles_n) * DENSE_TILE, n0 = (tile % tiles_n) * DENSE_TILE;
-        float c0 = 0.0f, c1 = 0.0f;
+        float c0 = 0.0f, c1 = 0.0f, t0 = 0.0f, t1 = 0.0f;
         for (unsigned k0 = 0; k0 < K; k0 += DENSE_TILE) {
+            if (k0 > 0u && k0 % DENSE_KC == 0u) {
+                t0 += c0;
+                t1 += c1;
+                c0 = 0.0f;
+                c1 = 0.0f;
+            }
             // Each thread loads two elements of each tile (rows ty and ty + half).
             for (unsigned h = 0; h < 2u; h++) {
                 const unsigned r = ty + h * half;
@@ -72,7 +83,7 @@ extern "C" __global__ void dense_gemm(unsigned M, unsigned N, unsigned K,
         for (unsigned h = 0; h < 2u; h++) {
             const unsigned m = m0 + ty + h * half;
             if (m < M && n < N) {
-                float v = h ? c1 : c0;
+                float v = h ? t1 + c1 : t0 + c0;
                 float* out = C + (size_t)m * ldc + n;
                 if (acc) {
                     v = *out + v;
@@ -326,12 +337,32 @@ extern "C" __global__ void dense_bn_back(unsigned b, unsigned n, float* __restri
     }
 }
 
-// out[j] = Σ_r d[r, j] over the b rows in order (a bias's gradient), a thread per column
-// of the n. Any grid.
+// out[j] = Σ_r d[r, j] (a bias's gradient), a thread per column of the n, in ndarray's
+// order as the cpu sums a column (layers.rs backward): over the rows in order, or, when
+// the column is contiguous (n = 1), its eightfold unrolled fold. Any grid.
 extern "C" __global__ void dense_col_sum(unsigned b, unsigned n, const float* __restrict__ d,
                                          float* __restrict__ out) {
     const unsigned stride = gridDim.x * blockDim.x;
     for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += stride) {
+        if (n == 1u) {
+            // ndarray numeric_util::unrolled_fold.
+            float p[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+            unsigned r = 0;
+            for (; r + 8u <= b; r += 8u) {
+                for (unsigned l = 0; l < 8u; l++) {
+                    p[l] += d[r + l];
+                }
+            }
+            float s = 0.0f;
+            for (unsigned l = 0; l < 4u; l++) {
+                s += p[l] + p[l + 4u];
+            }
+            for (; r < b; r++) {
+                s += d[r];
+            }
+            out[0] = s;
+            continue;
+        }
         float s = 0.0f;
         for (unsigned r = 0; r < b; r++) {
             s += d[(size_t)r * n + j];
