@@ -11,16 +11,18 @@
 //! trained on a GPU and one trained on the cpu never share a cache entry.
 
 use crate::backend::Device;
-use crate::config::{Config, DeviceChoice};
+use crate::config::{Config, DeviceChoice, ModelKind};
 use crate::error::{Result, TrainError};
 
 /// Why the CUDA backend cannot train `cfg`'s model, if it cannot: it trains `dot` and
-/// `dot_bias` (per-rating and mini-batch; k up to the per-rating kernel's KMAX) and the
-/// neural models (`mlp`, `hybrid`, `classifier`), not yet AutoRec.
+/// `dot_bias` (per-rating and mini-batch; k up to the dot / dot_bias kernels' KMAX), the
+/// neural models (`mlp`, `hybrid`, `classifier`) and `autorec` (any k: its kernels loop
+/// over the hidden units).
 pub fn cuda_refuses(cfg: &Config) -> Option<String> {
-    if !cfg.model.is_embedding() && !cfg.model.is_neural() {
+    let autorec = cfg.model == ModelKind::Autorec;
+    if !cfg.model.is_embedding() && !cfg.model.is_neural() && !autorec {
         return Some(format!(
-            "the CUDA backend trains dot / dot_bias / mlp / hybrid / classifier; `{}` is not on it yet",
+            "the CUDA backend trains dot / dot_bias / mlp / hybrid / classifier / autorec; `{}` is not on it yet",
             cfg.model
         ));
     }
@@ -161,15 +163,22 @@ mod tests {
             Device::Cpu
         );
         let mlp = Config {
-            model: ModelKind::Autorec,
+            model: ModelKind::Ease,
             device: DeviceChoice::Cuda(0),
             ..Config::default()
         };
         let e = select(&mlp).unwrap_err().to_string();
         assert!(
-            e.contains("`autorec` is not on it yet") && e.contains("device = \"cpu\""),
+            e.contains("`ease` is not on it yet") && e.contains("device = \"cpu\""),
             "{e}"
         );
+        // autorec's kernels loop over its hidden units: KMAX is the dot / dot_bias kernels'.
+        let autorec = Config {
+            model: ModelKind::Autorec,
+            k: Some(1000),
+            ..Config::default()
+        };
+        assert_eq!(cuda_refuses(&autorec), None);
         for model in [ModelKind::Mlp, ModelKind::Hybrid, ModelKind::Classifier] {
             let neural = Config {
                 model,
@@ -189,7 +198,7 @@ mod tests {
             ..wide
         };
         assert_eq!(select(&wide).unwrap(), Device::Cpu);
-        // auto never fails: it trains autorec on the cpu.
+        // auto never fails: it trains ease on the cpu.
         let auto = Config {
             device: DeviceChoice::Auto,
             ..mlp

@@ -234,12 +234,12 @@ fn gpu_reference_setting_matches_the_cpu() {
     assert!((best(&dev) - best(&cpu)).abs() < 0.002);
 }
 
-/// Models the CUDA backend does not train are refused by name.
+/// Models no rating backend trains (the ranking models) are refused by name.
 #[test]
 fn other_families_are_refused_by_the_cuda_backend() {
     let p = planted(30, 20, 2, 800, 0.1);
     let cfg = Config {
-        model: ModelKind::Autorec,
+        model: ModelKind::Ease,
         epochs: 1,
         ..Config::default()
     };
@@ -252,7 +252,7 @@ fn other_families_are_refused_by_the_cuda_backend() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("not on the CUDA backend yet"), "{e}");
+    assert!(e.contains("\"ease\" is a ranking model"), "{e}");
 }
 
 /// The real GPU, or why there is none.

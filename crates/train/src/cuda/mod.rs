@@ -7,9 +7,10 @@
 //!
 //! Trains `dot` / `dot_bias` with per-rating SGD or Adagrad ([`Family::PerRating`],
 //! `per_rating.rs`) and with mini-batches ([`Family::Embedding`], `minibatch.rs`), and
-//! `mlp` / `hybrid` / `classifier` ([`Family::Neural`], `neural.rs`); AutoRec is refused
-//! by `device.rs` before a backend is built.
+//! `mlp` / `hybrid` / `classifier` ([`Family::Neural`], `neural.rs`), and I-AutoRec
+//! ([`Family::AutoRec`], `autorec.rs`).
 
+mod autorec;
 mod minibatch;
 mod neural;
 mod per_rating;
@@ -17,6 +18,7 @@ mod resident;
 mod trainer;
 mod weights;
 
+pub use autorec::AutoRecCudaTrainer;
 pub use minibatch::MiniBatchTrainer;
 pub use neural::NeuralCudaTrainer;
 pub use per_rating::PerRatingTrainer;
@@ -89,6 +91,10 @@ impl Backend for CudaBackend {
                 per_rating::trainer(self.accel.clone(), spec, self.schedule)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
+            Family::AutoRec => Ok(Box::new(
+                autorec::trainer(self.accel.clone(), spec)
+                    .map_err(|e| cuda_error(self.device, e))?,
+            )),
             Family::Embedding => Ok(Box::new(
                 minibatch::trainer(self.accel.clone(), spec)
                     .map_err(|e| cuda_error(self.device, e))?,
@@ -97,12 +103,6 @@ impl Backend for CudaBackend {
                 neural::trainer(self.accel.clone(), spec)
                     .map_err(|e| cuda_error(self.device, e))?,
             )),
-            other => Err(TrainError::Cuda {
-                device: self.device.name(),
-                message: format!(
-                    "{other:?} models are not on the CUDA backend yet; use device = \"cpu\""
-                ),
-            }),
         }
     }
 }
