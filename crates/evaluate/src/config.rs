@@ -3,6 +3,18 @@
 use crate::error::EvaluateError;
 use serde::{Deserialize, Serialize};
 
+/// Which held-out interactions the ranking metrics count as relevant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relevance {
+    /// A held-out rating ≥ `relevance_threshold`.
+    #[default]
+    Threshold,
+    /// Every held-out interaction, whatever its rating (the top-N protocol of implicit
+    /// feedback: Microsoft recommenders' MovieLens benchmark).
+    Any,
+}
+
 /// Every knob of the evaluate stage. Parsed strictly: an unknown key is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -11,6 +23,9 @@ pub struct Config {
     pub k: usize,
     /// A held-out rating at or above this counts as relevant for the ranking metrics.
     pub relevance_threshold: f32,
+    /// `"threshold"` (held-out ratings ≥ `relevance_threshold` are relevant) or `"any"`
+    /// (every held-out interaction is).
+    pub relevance: Relevance,
     /// Split parts to evaluate, in order; parts that hold no ratings are skipped.
     pub parts: Vec<String>,
     /// Users ranked for the ranking metrics: 0 = every user of the part, otherwise a seeded
@@ -34,6 +49,7 @@ impl Default for Config {
         Config {
             k: 10,
             relevance_threshold: 4.0,
+            relevance: Relevance::Threshold,
             parts: vec!["valid".into(), "test".into()],
             ranking_users: 0,
             seed: 42,
@@ -48,6 +64,15 @@ impl Default for Config {
 pub const PARTS: [&str; 2] = ["valid", "test"];
 
 impl Config {
+    /// The rating at or above which a held-out interaction is relevant (every one for
+    /// `relevance = "any"`).
+    pub fn threshold(&self) -> f32 {
+        match self.relevance {
+            Relevance::Threshold => self.relevance_threshold,
+            Relevance::Any => f32::NEG_INFINITY,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), EvaluateError> {
         if self.k == 0 {
             return Err(EvaluateError::config(
@@ -106,6 +131,12 @@ mod tests {
         assert_eq!(c.k, 5);
         assert_eq!(c.parts, ["valid", "test"]);
         assert!(c.validate().is_ok());
+        let c: Config = toml::from_str("relevance = \"any\"").unwrap();
+        assert_eq!(
+            (c.relevance, c.threshold()),
+            (Relevance::Any, f32::NEG_INFINITY)
+        );
+        assert!(toml::from_str::<Config>("relevance = \"some\"").is_err());
         let err = toml::from_str::<Config>("topk = 5")
             .unwrap_err()
             .to_string();

@@ -48,6 +48,7 @@ pub fn best_model(p: &PartResult) -> Option<&crate::results::RatingRow> {
 /// baseline by its name.
 pub fn label(eval: &Evaluation, name: &str) -> String {
     match eval.models.iter().find(|m| m.name == name) {
+        Some(m) if m.kind.is_item_item() => format!("{name} ({})", m.kind),
         Some(m) => format!("{name} ({} k={})", m.kind, m.k),
         None => name.to_string(),
     }
@@ -102,6 +103,32 @@ fn rating_table(out: &mut String, p: &PartResult, eval: &Evaluation) {
             }
         );
     }
+    // Ranking models predict no ratings: a row of dashes says so rather than leaving them out.
+    for m in eval.models.iter().filter(|m| m.kind.is_ranking()) {
+        let _ = writeln!(
+            out,
+            "| **{}** | model (ranking) | — | — | — |{}",
+            cell(&label(eval, &m.name)),
+            if classifier { " — |" } else { "" }
+        );
+    }
+}
+
+/// Precision@k of a ranker over most-popular's on the same part, when both are there.
+pub fn vs_popular(p: &PartResult, precision: f64) -> Option<f64> {
+    p.ranking
+        .iter()
+        .find(|r| r.name == crate::baselines::MOST_POPULAR)
+        .map(|pop| precision / pop.metrics.precision)
+        .filter(|r| r.is_finite())
+}
+
+/// How relevance was decided, for the ranking table's caption.
+fn relevance_words(eval: &Evaluation) -> String {
+    match eval.relevance {
+        crate::config::Relevance::Any => "every held-out interaction".into(),
+        crate::config::Relevance::Threshold => format!("rating ≥ {}", eval.relevance_threshold),
+    }
 }
 
 /// How far each model's RMSE is below each baseline's.
@@ -142,21 +169,24 @@ fn ranking_table(out: &mut String, p: &PartResult, eval: &Evaluation) {
     let _ = writeln!(
         out,
         "\n### Ranking @{k}\n\n{} users ranked over every item they did not rate in train; \
-         {} of them have at least one relevant item (rating ≥ {}) and form the averages.\n",
-        first.metrics.n_users, first.metrics.n_users_with_relevant, eval.relevance_threshold
+         {} of them have at least one relevant item ({}) and form the averages.\n",
+        first.metrics.n_users,
+        first.metrics.n_users_with_relevant,
+        relevance_words(eval)
     );
     let _ = writeln!(
         out,
-        "| model | P@{k} | R@{k} | NDCG@{k} | MAP@{k} | hit rate | coverage | novelty | seconds |"
+        "| model | P@{k} | vs most_popular | R@{k} | NDCG@{k} | MAP@{k} | hit rate | coverage | novelty | seconds |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &p.ranking {
         let m = &r.metrics;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&label(eval, &r.name)),
             f(m.precision, 4),
+            vs_popular(p, m.precision).map_or("–".into(), |x| format!("{x:.2}×")),
             f(m.recall, 4),
             f(m.ndcg, 4),
             f(m.map, 4),
@@ -240,7 +270,7 @@ const DEFINITIONS: &str = "## Definitions
 - **RMSE / MAE**: root mean squared / mean absolute error of the predicted rating. **R²**: 1 − SSE/SST around the part's own mean rating (0 = as good as predicting that mean).
 - **accuracy** (classifiers): share of ratings whose prediction rounds to the same rating class.
 - **Baselines**, fitted on the same train part: `global_mean`; `user_mean` and `item_mean` (the global mean for users/items absent from train); `bias_baseline` = μ + b_u + b_i with regularised biases (ALS, 10 sweeps, reg_u = 15, reg_i = 10: Surprise's `BaselineOnly`), clipped to the train rating range; `most_popular` ranks items by train rating count.
-- **Ranking**: every item the user did not rate in train is a candidate; ties in score go to the lower item index. Relevant = held-out rating ≥ the threshold. P@k = hits / k (even when fewer than k candidates exist); R@k = hits / relevant; NDCG@k with binary gains and the ideal DCG over min(relevant, k) items; MAP@k divides by min(relevant, k); hit rate = share of users with at least one hit. Users with no relevant item are left out of these averages. **coverage**: distinct items recommended / all items. **novelty**: mean −log2(share of train users who rated the item) over every recommended item (higher = less obvious picks).
+- **Ranking**: every item the user did not rate in train is a candidate; ties in score go to the lower item index. Relevant = held-out rating ≥ the threshold, or with `relevance = \"any\"` every held-out interaction. Ranking models (`ease`, `ials`, `bpr`) score items, not ratings: they have no RMSE (—). **vs most_popular**: P@k over most-popular's P@k on the same part. P@k = hits / k (even when fewer than k candidates exist); R@k = hits / relevant; NDCG@k with binary gains and the ideal DCG over min(relevant, k) items; MAP@k divides by min(relevant, k); hit rate = share of users with at least one hit. Users with no relevant item are left out of these averages. **coverage**: distinct items recommended / all items. **novelty**: mean −log2(share of train users who rated the item) over every recommended item (higher = less obvious picks).
 - **Activity**: a user's number of ratings in train.
 ";
 
@@ -324,6 +354,11 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
             "model", "RMSE", "MAE", "R²", p_head, ndcg_head
         ));
         let ranking = |name: &str| p.ranking.iter().find(|r| r.name == name);
+        let ranks_only = |name: &str| {
+            eval.models
+                .iter()
+                .any(|m| m.name == name && m.kind.is_ranking())
+        };
         let mut names: Vec<(&str, Option<&crate::metrics::rating::RatingMetrics>)> = p
             .rating
             .iter()
@@ -334,14 +369,26 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
                 names.push((r.name.as_str(), None));
             }
         }
+        let width = names
+            .iter()
+            .map(|(n, _)| label(eval, n).chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(width);
+        out.pop();
+        out.push(format!(
+            "  {:width$}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}",
+            "model", "RMSE", "MAE", "R²", p_head, ndcg_head
+        ));
         for (name, m) in names {
             let rk = ranking(name);
+            let blank = if ranks_only(name) { "—" } else { "" };
             out.push(format!(
                 "  {:width$}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}",
                 label(eval, name),
-                m.map_or("".into(), |m| f(m.rmse, 4)),
-                m.map_or("".into(), |m| f(m.mae, 4)),
-                m.map_or("".into(), |m| opt(m.r2, 3)),
+                m.map_or(blank.into(), |m| f(m.rmse, 4)),
+                m.map_or(blank.into(), |m| f(m.mae, 4)),
+                m.map_or(blank.into(), |m| opt(m.r2, 3)),
                 rk.map_or("".into(), |r| f(r.metrics.precision, 4)),
                 rk.map_or("".into(), |r| f(r.metrics.ndcg, 4)),
             ));
@@ -363,6 +410,14 @@ pub fn lines(eval: &Evaluation) -> Vec<String> {
                 i.rmse_gain_pct.abs()
             ));
         }
+        for r in p.ranking.iter().filter(|r| ranks_only(&r.name)) {
+            if let Some(x) = vs_popular(p, r.metrics.precision) {
+                out.push(format!(
+                    "  {} P@{k} is {x:.2}× most_popular's",
+                    label(eval, &r.name)
+                ));
+            }
+        }
         out.extend(ranking_verdicts(eval, p));
     }
     out
@@ -375,15 +430,23 @@ fn ranking_verdicts(eval: &Evaluation, p: &crate::results::PartResult) -> Vec<St
     let Some(popular) = find(crate::baselines::MOST_POPULAR) else {
         return Vec::new();
     };
-    p.improvements
+    p.ranking
         .iter()
-        .filter(|i| i.baseline == crate::baselines::Baseline::Bias.name())
-        .filter_map(|i| find(&i.model).map(|r| (i, r)))
-        .filter(|(_, r)| r.metrics.precision < popular.metrics.precision)
-        .map(|(i, r)| {
+        .filter(|r| r.role == crate::results::Role::Model)
+        .filter(|r| r.metrics.precision < popular.metrics.precision)
+        .map(|r| {
+            let ranking = eval
+                .models
+                .iter()
+                .any(|m| m.name == r.name && m.kind.is_ranking());
+            let why = if ranking {
+                "tune the ranking model before using its recommendations"
+            } else {
+                "a model fitted to ratings ranks poorly"
+            };
             format!(
-                "  {} ranks below most_popular: P@{k} {} vs {} (a model fitted to ratings ranks poorly)",
-                label(eval, &i.model),
+                "  {} ranks below most_popular: P@{k} {} vs {} ({why})",
+                label(eval, &r.name),
                 f(r.metrics.precision, 4),
                 f(popular.metrics.precision, 4),
                 k = eval.k,

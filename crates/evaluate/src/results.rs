@@ -98,6 +98,7 @@ impl PartResult {
 pub struct Evaluation {
     pub k: usize,
     pub relevance_threshold: f32,
+    pub relevance: crate::config::Relevance,
     pub models: Vec<ModelInfo>,
     pub parts: Vec<PartResult>,
     pub plots: Vec<String>,

@@ -177,7 +177,7 @@ pub fn run(
         activity,
     };
 
-    let n_rankers = models.len() + usize::from(cfg.baselines);
+    let n_rankers = models.len() + 1;
     let bar = progress.count((parts.len() * n_rankers) as u64, "evaluate");
     let mut results = Vec::new();
     let mut plot_data: Vec<(String, Vec<f32>)> = Vec::new();
@@ -207,6 +207,7 @@ pub fn run(
     let mut eval = Evaluation {
         k: cfg.k,
         relevance_threshold: cfg.relevance_threshold,
+        relevance: cfg.relevance,
         models: models.iter().map(model_info).collect(),
         parts: results,
         plots: Vec::new(),
@@ -294,7 +295,8 @@ impl Context<'_> {
                 &self.cfg.activity_buckets,
             ),
         };
-        for m in models {
+        // A ranking model's scores are not ratings: it has no rating metrics.
+        for m in models.iter().filter(|m| !m.model.meta.model.is_ranking()) {
             let (pred, acc) = model_predictions(&m.model, part);
             let mut metrics = rating_metrics(Scored {
                 pred: &pred,
@@ -343,7 +345,7 @@ impl Context<'_> {
             popularity: &self.fitted.popularity,
             n_train_users: self.n_train_users,
             k: self.cfg.k,
-            relevance_threshold: self.cfg.relevance_threshold,
+            relevance_threshold: self.cfg.threshold(),
         };
         let popularity = Popularity {
             scores: self.fitted.popularity.iter().map(|&c| c as f32).collect(),
@@ -353,9 +355,8 @@ impl Context<'_> {
         for (m, s) in models.iter().zip(&scorers) {
             rankers.push((&m.name, Role::Model, s));
         }
-        if self.cfg.baselines {
-            rankers.push((MOST_POPULAR, Role::Baseline, &popularity));
-        }
+        // Most-popular is in every ranking table: the bar a top-N list must clear.
+        rankers.push((MOST_POPULAR, Role::Baseline, &popularity));
         let mut ranking = Vec::new();
         for (name, role, scorer) in rankers {
             let t = Instant::now();
@@ -475,6 +476,18 @@ fn summary(eval: &Evaluation) -> serde_json::Value {
                 m[format!("ndcg@{}", eval.k)] = rk.metrics.ndcg.into();
             }
             models.insert(r.name.clone(), m);
+        }
+        // Ranking models: ranking metrics only.
+        for rk in p.ranking.iter().filter(|x| x.role == Role::Model) {
+            if !models.contains_key(&rk.name) {
+                models.insert(
+                    rk.name.clone(),
+                    serde_json::json!({
+                        format!("p@{}", eval.k): rk.metrics.precision,
+                        format!("ndcg@{}", eval.k): rk.metrics.ndcg,
+                    }),
+                );
+            }
         }
         if let Some(rk) = p.ranking.iter().find(|x| x.name == MOST_POPULAR) {
             models.insert(

@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let inputs = ExportInputs {
                 model: &tmp.path().join("train"),
+                recommender: None,
                 ingest: &tmp.path().join("ingest"),
                 split: None,
             };

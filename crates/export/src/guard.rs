@@ -29,9 +29,25 @@ fn upstream_trains(a: &Artifact) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The one model to export: the train artifacts that are not themselves inputs of another
-/// train artifact (the models a blend combines are not exported beside it) must be one.
-pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
+/// The models an export reads: `tables` gives the embeddings, neighbours and PCA, and
+/// `recommend` the recommendations.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen<'a> {
+    pub tables: &'a Artifact,
+    pub recommend: &'a Artifact,
+}
+
+/// Whether a train artifact holds a ranking model (`ease`, `ials`, `bpr`), from model.json.
+fn is_ranking(a: &Artifact) -> bool {
+    recpipe_core::fsutil::read_json::<ModelMeta>(a.dir.join(layout::train::META))
+        .is_ok_and(|m| m.model.is_ranking())
+}
+
+/// The models to export. The train artifacts that are not themselves inputs of another
+/// train artifact (the models a blend combines are not exported beside it) must be one
+/// model, or one rating model and one ranking model: then the recommendations come from the
+/// ranking model (its top-N beats a rating model's) and the tables from the rating model.
+pub fn choose(inputs: &Inputs) -> Result<Chosen<'_>, ExportError> {
     let trains = inputs.all("train");
     let covered: HashSet<PathBuf> = trains.iter().flat_map(|a| upstream_trains(a)).collect();
     let top: Vec<&Artifact> = trains
@@ -39,6 +55,25 @@ pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
         .copied()
         .filter(|a| !covered.contains(&a.dir))
         .collect();
+    if let [a, b] = top[..]
+        && is_ranking(a) != is_ranking(b)
+    {
+        let (rank, rate) = if is_ranking(a) { (a, b) } else { (b, a) };
+        return Ok(Chosen {
+            tables: rate,
+            recommend: rank,
+        });
+    }
+    let one = single_model(&top)?;
+    let one = one.map_or_else(|| inputs.nearest("train"), Ok)?;
+    Ok(Chosen {
+        tables: one,
+        recommend: one,
+    })
+}
+
+/// The one model of `top`, or an error naming the stages when there are several.
+fn single_model<'a>(top: &[&'a Artifact]) -> Result<Option<&'a Artifact>, ExportError> {
     if top.len() > 1 {
         let names: Vec<&str> = top.iter().map(|a| a.stage.as_str()).collect();
         return Err(ExportError::config(
@@ -46,7 +81,8 @@ pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
             format!(
                 "names {} train stages ({}), but an export writes the tables of one model; \
                  give each model its own export stage (e.g. [stages.export_{}] with \
-                 inputs = [\"{}\"])",
+                 inputs = [\"{}\"]); a rating model and a ranking model may share one \
+                 (recommendations from the ranking model)",
                 top.len(),
                 names.join(", "),
                 names[1],
@@ -54,10 +90,7 @@ pub fn single_model(inputs: &Inputs) -> Result<&Artifact, ExportError> {
             ),
         ));
     }
-    Ok(top
-        .first()
-        .copied()
-        .map_or_else(|| inputs.nearest("train"), Ok)?)
+    Ok(top.first().copied())
 }
 
 /// Refuses an export the machine cannot hold, from the model's shape in model.json.

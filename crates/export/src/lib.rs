@@ -67,7 +67,7 @@ impl Stage for ExportStage {
         out: &OutDir,
         progress: &Progress,
     ) -> Result<Outputs, ExportError> {
-        let model = guard::single_model(inputs)?;
+        let chosen = guard::choose(inputs)?;
         let ingest = inputs.nearest("ingest")?;
         let split = if cfg.recommendations_n > 0 {
             Some(inputs.nearest("split")?)
@@ -77,7 +77,9 @@ impl Stage for ExportStage {
         let summary = export(
             cfg,
             &ExportInputs {
-                model: &model.dir,
+                model: &chosen.tables.dir,
+                recommender: (chosen.recommend.dir != chosen.tables.dir)
+                    .then_some(chosen.recommend.dir.as_path()),
                 ingest: &ingest.dir,
                 split: split.map(|s| s.dir.as_path()),
             },
@@ -96,6 +98,9 @@ impl Stage for ExportStage {
 pub struct ExportInputs<'a> {
     /// Train artifact: model.safetensors + model.json. Its directory name is the model key.
     pub model: &'a Path,
+    /// Another train artifact whose model writes recommendations.parquet (a ranking model
+    /// beside the rating model of `model`); None: `model` writes them.
+    pub recommender: Option<&'a Path>,
     /// Ingest artifact: users.parquet, items.parquet (ids, titles, genres, n_ratings).
     pub ingest: &'a Path,
     /// Split artifact: train.parquet, whose items are excluded from recommendations.
@@ -160,6 +165,8 @@ pub struct Component {
 pub struct Summary {
     pub model_key: String,
     pub model: recpipe_core::model::ModelKind,
+    /// The ranking model that wrote recommendations.parquet, when not `model`.
+    pub recommender: Option<recpipe_core::model::ModelKind>,
     pub n_users: usize,
     pub n_items: usize,
     pub k: usize,
@@ -178,6 +185,9 @@ impl Summary {
             "exported model {} ({}, k={}): {} items, {} users",
             self.model_key, self.model, self.k, self.n_items, self.n_users
         )];
+        if let Some(r) = self.recommender {
+            lines.push(format!("recommendations from the ranking model ({r})"));
+        }
         for f in &self.files {
             lines.push(format!("  {:<40} {:>10} rows", f.name, f.rows));
         }
@@ -219,11 +229,33 @@ pub fn export(
 ) -> Result<Summary, ExportError> {
     cfg.validate()?;
     guard::check_memory(cfg, inputs.model)?;
+    if let Some(r) = inputs.recommender {
+        guard::check_memory(cfg, r)?;
+    }
     let start = Instant::now();
     let model = Model::load(inputs.model)?;
+    let recommender = inputs.recommender.map(Model::load).transpose()?;
     let model_key = model_key(inputs.model);
-    let (items, users) = factors(&model, inputs.model)?;
-    let (n_items, n_users, k) = (items.nrows(), users.nrows(), items.ncols());
+    // An item-item model (ease) has no embeddings: it writes recommendations only.
+    let tables = if model.meta.model.is_item_item() {
+        None
+    } else {
+        Some(factors(&model, inputs.model)?)
+    };
+    let (n_users, n_items) = (model.meta.n_users as usize, model.meta.n_items as usize);
+    let k = tables.map_or(0, |(items, _)| items.ncols());
+    if let Some(r) = &recommender
+        && (r.meta.n_users as usize, r.meta.n_items as usize) != (n_users, n_items)
+    {
+        return Err(ExportError::input(
+            inputs.recommender.unwrap_or(inputs.model),
+            format!(
+                "the ranking model has {} users × {} items, the rating model {n_users} × \
+                 {n_items}: export models trained on the same split",
+                r.meta.n_users, r.meta.n_items
+            ),
+        ));
+    }
     let catalog = read_catalog(inputs.ingest, n_users, n_items)?;
     let n_ratings = read_n_ratings(inputs.ingest, n_items)?;
     // Read before any work, so a mismatched split fails in a second, not after the
@@ -239,7 +271,10 @@ pub fn export(
             (schema::META_MODEL_KEY, model_key.clone()),
         ],
     };
-    let items_normed = write_embeddings(&mut w, &catalog, &model, (items, users), &n_ratings)?;
+    let items_normed = match tables {
+        Some(t) => write_embeddings(&mut w, &catalog, &model, t, &n_ratings)?,
+        None => None,
+    };
     let similar_items = match items_normed.as_ref().filter(|_| cfg.neighbors > 0) {
         Some(normed) => Some(write_similar(
             &mut w,
@@ -252,11 +287,15 @@ pub fn export(
     };
     let recommendations = match train {
         Some(train) => Some(write_recommendations(
-            &mut w, &catalog, &model, &train, progress,
+            &mut w,
+            &catalog,
+            recommender.as_ref().unwrap_or(&model),
+            &train,
+            progress,
         )?),
         None => None,
     };
-    let pca = if cfg.pca_components > 0 && k > 0 {
+    let pca = if let Some((items, _)) = tables.filter(|_| cfg.pca_components > 0 && k > 0) {
         write_pca(&mut w, &catalog, items)?
     } else {
         Vec::new()
@@ -265,6 +304,7 @@ pub fn export(
     let summary = Summary {
         model_key,
         model: model.meta.model,
+        recommender: recommender.as_ref().map(|r| r.meta.model),
         n_users,
         n_items,
         k,
@@ -295,7 +335,7 @@ fn factors<'m>(
             dir,
             format!(
                 "model `{}` has no user_factors/item_factors tensors; export needs an \
-                 embedding model (dot, dot_bias)",
+                 embedding model (dot, dot_bias, ials, bpr)",
                 model.meta.model
             ),
         )),
