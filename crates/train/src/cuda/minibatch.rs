@@ -12,8 +12,8 @@
 //! Batches of at most [`FUSE_MAX_BATCH`] ratings (the notebooks' 64) run [`READ_EVERY`] to a
 //! launch instead (`MiniBatch::step_group`, one block; bit for bit the same steps): the
 //! batch loop hands each batch's rate over as it reaches it, and the group is launched at
-//! the read that ends it. ml-latest-small's ~1,260 batches an epoch at batch 64 are then
-//! 20 launches (and 20 reads) instead of ~3,800.
+//! the read that ends it. ml-latest-small's 1,418 batches an epoch (90% for training) at
+//! batch 64 are then 23 launches (and 23 reads) instead of 4,254.
 //!
 //! [`Family::Embedding`]: crate::backend::Family::Embedding
 
