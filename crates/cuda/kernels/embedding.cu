@@ -280,18 +280,18 @@ extern "C" __global__ void emb_dense_step(unsigned n, float* W, float* S, unsign
 // so each step sees the last one's writes: the result is the four launches' bit for bit.
 // meta[7b ..] = the batch's start in `order`, size n, nu, ni and its offsets into rows,
 // off and ent (the plan's PlannedBatch).
-extern "C" __global__ void __launch_bounds__(EMB_STEPS_THREADS)
-    emb_steps(unsigned b0, unsigned nb, const unsigned* __restrict__ meta,
-              const float* __restrict__ lrs, unsigned t0, const unsigned* __restrict__ user,
-              const unsigned* __restrict__ item, const float* __restrict__ rating,
-              const unsigned* __restrict__ order, const unsigned* __restrict__ rows,
-              const unsigned* __restrict__ off, const unsigned* __restrict__ ent, double* sse,
-              float* P, float* Su, unsigned* last_u, float* Q, float* Si, unsigned* last_i,
-              unsigned stride, unsigned k, int bias, float* gw, float* gs, unsigned* glast,
-              int squash, float lo, float hi, float* coef, float* err2, float* snap_u,
-              float* snap_i, int kind, float b1, float b2, float eps, float mom, float wd,
-              float l2, int dense, unsigned n_users, unsigned n_items, float* sc, float* hist,
-              float* window, double* log_decay, const float* rho_pow) {
+extern "C" __global__ __launch_bounds__(EMB_STEPS_THREADS) void emb_steps(
+    unsigned b0, unsigned nb, const unsigned* __restrict__ meta,
+    const float* __restrict__ lrs, unsigned t0, const unsigned* __restrict__ user,
+    const unsigned* __restrict__ item, const float* __restrict__ rating,
+    const unsigned* __restrict__ order, const unsigned* __restrict__ rows,
+    const unsigned* __restrict__ off, const unsigned* __restrict__ ent, double* sse,
+    float* P, float* Su, unsigned* last_u, float* Q, float* Si, unsigned* last_i,
+    unsigned stride, unsigned k, int bias, float* gw, float* gs, unsigned* glast,
+    int squash, float lo, float hi, float* coef, float* err2, float* snap_u,
+    float* snap_i, int kind, float b1, float b2, float eps, float mom, float wd,
+    float l2, int dense, unsigned n_users, unsigned n_items, float* sc, float* hist,
+    float* window, double* log_decay, const float* rho_pow) {
     if (blockIdx.x != 0) {
         return;
     }
