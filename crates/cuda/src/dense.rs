@@ -267,6 +267,9 @@ struct Pairs {
 /// A layer's input: a buffer argument and its width.
 type Input = (Arg, usize);
 
+/// Pairs kept on the device: the host slice they came from (pointer, length), users, items.
+type Scored = ((usize, usize), Buf<u32>, Buf<u32>);
+
 /// A neural model and its optimizer state resident on a device.
 #[derive(Debug)]
 pub struct DenseNet {
@@ -315,7 +318,7 @@ pub struct DenseNet {
     slot_i: Vec<u32>,
     /// The pairs last scored, kept on the device (validation scores the same set each
     /// epoch): (host pointer, length) and the two columns.
-    scored: Mutex<Option<((usize, usize), Buf<u32>, Buf<u32>)>>,
+    scored: Mutex<Option<Scored>>,
 }
 
 impl DenseNet {
