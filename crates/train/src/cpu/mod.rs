@@ -13,8 +13,8 @@ pub(crate) mod rowopt;
 pub use autorec::{AutoRecTrainer, rated_items};
 pub use embedding::EmbeddingTrainer;
 pub use grid::GridTrainer;
-pub use neural::NeuralTrainer;
 pub(crate) use layers::Linear;
+pub use neural::NeuralTrainer;
 
 use crate::backend::{Backend, Device, Family, ModelSpec, Trainer};
 use crate::error::Result;
