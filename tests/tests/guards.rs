@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 const QUICKSTART: &str = "pipelines/quickstart.toml";
 
-/// The quickstart pipeline up to training (ingest → split → train).
+/// The quickstart pipeline up to training its rating model (ingest → split → train; the
+/// ranking model `ease` follows it in the file).
 fn up_to_train() -> Test {
     Test::new()
         .with_bundled_data()
-        .with_shipped_pipeline_before("quickstart.toml", "evaluate")
+        .with_shipped_pipeline_before("quickstart.toml", "ease")
 }
 
 fn run_with_limit(t: &Test, limit: Option<&str>, args: &[&str]) -> (Run, Duration) {
@@ -121,9 +122,16 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
 
 #[test]
 fn evaluate_and_export_refuse_score_blocks_that_do_not_fit() {
-    let t = Test::new()
-        .with_bundled_data()
-        .with_shipped_pipeline("quickstart.toml");
+    // The quick start's rating model alone: its ease stage would be refused first.
+    let t = up_to_train();
+    let text = std::fs::read_to_string(t.path(QUICKSTART)).unwrap();
+    t.write(
+        QUICKSTART,
+        &format!(
+            "{text}[stages.evaluate]\nkind = \"evaluate\"\ninputs = [\"train\"]\n\n\
+             [stages.export]\nkind = \"export\"\ninputs = [\"train\"]\n"
+        ),
+    );
     let (r, _) = run_with_limit(&t, Some("20M"), &["run", QUICKSTART]);
     let r = r.fails();
     assert_eq!(r.status_of("train"), "ran", "{r}");

@@ -43,6 +43,28 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
             .contains("train (dot_bias k=50) ranks below most_popular: P@10 "),
         "{r}"
     );
+    // The ranking model beside it beats most-popular, says by how much, and writes the
+    // export's recommendations (the embeddings stay dot_bias's).
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("ease (ease) P@10 is "))
+        .unwrap_or_else(|| panic!("no ease vs most_popular line\n{r}"));
+    let ratio: f64 = line
+        .split("P@10 is ")
+        .nth(1)
+        .unwrap()
+        .split('×')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ratio > 1.2, "{line}");
+    assert!(
+        r.stdout
+            .contains("recommendations from the ranking model (ease)"),
+        "{r}"
+    );
     let report = t.path(".recpipe/runs/quickstart/evaluate/report.md");
     assert!(
         r.stdout.contains(&format!("report: {}", report.display())),
@@ -79,7 +101,7 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
 
     // Warm: nothing runs, and the evaluation is still shown.
     let warm = t.run(&["run", QS]).ok();
-    assert!(warm.stdout.contains("0 ran, 5 fresh"), "{warm}");
+    assert!(warm.stdout.contains("0 ran, 6 fresh"), "{warm}");
     assert!(warm.stdout.contains("bias_baseline"), "{warm}");
     assert!(warm.stdout.contains("report: "), "{warm}");
 
@@ -87,6 +109,7 @@ fn quickstart_trains_evaluates_and_exports_then_reuses_everything() {
     let r = t.run(&["run", QS, "--set", "train.epochs=2"]).ok();
     assert_eq!(r.status_of("ingest"), "fresh", "{r}");
     assert_eq!(r.status_of("split"), "fresh", "{r}");
+    assert_eq!(r.status_of("ease"), "fresh", "{r}");
     for s in ["train", "evaluate", "export"] {
         assert_eq!(r.status_of(s), "ran", "{r}");
     }

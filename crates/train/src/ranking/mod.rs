@@ -11,13 +11,13 @@
 //! most-popular's and the summary warns when the model ranks below it.
 
 mod bpr;
-mod ease;
+pub mod ease;
 mod ials;
 mod monitor;
 
 use crate::TrainResult;
 use crate::backend::Device;
-use crate::config::{Config, ModelKind};
+use crate::config::{Confidence, Config, ModelKind};
 use crate::error::{Result, TrainError};
 use crate::history::{Epoch, History};
 use monitor::Monitor;
