@@ -22,12 +22,14 @@
 //! candidate negative for every positive across epochs. `G` depends on the data's size only,
 //! never on the thread count, so a seed gives the same model on any number of threads.
 
-use super::{Factors, Interactions};
+use super::{Factors, Interactions, Iterative};
+use crate::config::Config;
 use crate::cpu::grid::{AHEAD, GRID, Lane, dot};
 use crate::cpu::rowopt::prefetch;
+use crate::error::Result;
 use crate::rng::Rng;
 use rayon::prelude::*;
-use recpipe_core::memory::{Need, product};
+use recpipe_core::memory::{Need, check_need, product};
 
 /// Fewest items per block: a cell draws its negatives from its block, so a block must offer
 /// enough of them (smaller data trains on fewer blocks, down to one).
@@ -37,7 +39,7 @@ const MIN_BLOCK_USERS: usize = 8;
 /// Draws before a positive's negative is given up (the user has most of its block).
 const MAX_DRAWS: usize = 32;
 /// Starting factors: normal(0, INIT_STD); item biases start at 0.
-const INIT_STD: f32 = 0.01;
+const INIT_STD: f32 = 0.1;
 
 /// The settings of a BPR run, resolved from the train config.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,20 @@ pub struct BprParams {
     /// Negatives drawn per positive and epoch; each is one SGD step.
     pub negatives: usize,
     pub seed: u64,
+}
+
+impl BprParams {
+    /// The settings `cfg` asks for (its `k`, `epochs`, `lr`, `reg`, `negatives`, `seed`).
+    pub fn from_config(cfg: &Config) -> BprParams {
+        BprParams {
+            k: cfg.k(),
+            epochs: cfg.epochs,
+            lr: cfg.lr,
+            reg: cfg.reg(),
+            negatives: cfg.negatives(),
+            seed: cfg.seed,
+        }
+    }
 }
 
 /// A positive with cell-local row indices.
@@ -233,9 +249,14 @@ fn run_cell(t: CellTask<'_>, data: &Interactions, p: &BprParams, nl: usize) -> (
 }
 
 impl<'a> Bpr<'a> {
-    /// The model at its seeded starting point.
-    pub fn new(data: &'a Interactions, p: BprParams) -> Bpr<'a> {
+    /// The model at its seeded starting point, after checking that it fits in memory.
+    pub fn new(data: &'a Interactions, p: BprParams) -> Result<Bpr<'a>> {
         let (n_users, n_items, k) = (data.n_users, data.n_items, p.k);
+        check_need(
+            "BPR",
+            &need(n_users, n_items, data.len(), k),
+            &format!("`k` (now {k}), or the interactions with `positive_threshold`"),
+        )?;
         let g = blocks(n_users, n_items);
         let nl = (k + 1).div_ceil(16);
         let bias = (k / 16, k % 16);
@@ -255,7 +276,7 @@ impl<'a> Bpr<'a> {
         };
         let users = table(&urow, cu * g, true);
         let items = table(&irow, ci * g, false);
-        Bpr {
+        Ok(Bpr {
             p,
             data,
             g,
@@ -271,7 +292,7 @@ impl<'a> Bpr<'a> {
             epoch: 0,
             cells: Vec::new(),
             off: Vec::new(),
-        }
+        })
     }
 
     /// Re-deals the items into blocks (moving their rows) and sorts the positives into the
@@ -319,11 +340,13 @@ impl<'a> Bpr<'a> {
         }
         self.off = off;
     }
+}
 
+impl Iterative for Bpr<'_> {
     /// One epoch: every positive once with `negatives` sampled triples each, the cells of a
     /// sub-epoch in parallel. Returns the mean −ln σ(x_ui − x_uj) over the epoch's triples
     /// (NaN when no triple could be drawn).
-    pub fn epoch(&mut self) -> f64 {
+    fn epoch(&mut self) -> f64 {
         self.epoch += 1;
         self.redeal();
         let (g, nl, cu, ci) = (self.g, self.nl, self.cu, self.ci);
@@ -378,7 +401,7 @@ impl<'a> Bpr<'a> {
     }
 
     /// The trained factors and item biases, in id order.
-    pub fn factors(&self) -> Factors {
+    fn factors(&self) -> Factors {
         let (k, nl) = (self.p.k, self.nl);
         let rows = |t: &[Lane], order: &[u32]| -> Vec<f32> {
             order
@@ -400,12 +423,6 @@ impl<'a> Bpr<'a> {
             item: rows(&self.items, &self.irow),
             item_bias: Some(bias),
         }
-    }
-
-    /// True when every weight is a finite number.
-    pub fn finite(&self) -> bool {
-        let ok = |t: &[Lane]| t.iter().all(|l| l.0.iter().all(|x| x.is_finite()));
-        ok(&self.users) && ok(&self.items)
     }
 }
 
@@ -496,10 +513,10 @@ mod tests {
         let (users_per, items_per) = (30, 20);
         let data = planted(3, users_per, items_per, 8, 1);
         let p = params(8);
-        let mut m = Bpr::new(&data, p.clone());
+        let mut m = Bpr::new(&data, p.clone()).unwrap();
         let losses: Vec<f64> = (0..p.epochs).map(|_| m.epoch()).collect();
-        assert!(m.finite());
         let f = m.factors();
+        assert!(f.finite());
         for (u, top) in top5_unseen(&f, &data).iter().enumerate() {
             let c = u as u32 / users_per;
             assert!(
@@ -509,6 +526,32 @@ mod tests {
         }
         let last = losses[losses.len() - 1];
         assert!(last < 0.5 * losses[0], "{losses:?}");
+    }
+
+    /// Through the train stage's ranking path on the bundled data: BPR ranks the held-out
+    /// ratings above most-popular.
+    #[test]
+    fn beats_most_popular_on_the_bundled_data() {
+        let (train, valid) = crate::ranking::ials::tests::bundled_split();
+        let cfg = crate::Config {
+            model: crate::ModelKind::Bpr,
+            k: Some(32),
+            epochs: 15,
+            lr: 0.05,
+            negatives: Some(4),
+            ..crate::Config::default()
+        };
+        let res =
+            super::super::train(&cfg, &train, &valid, &recpipe_core::Progress::hidden()).unwrap();
+        let check = res.ranking.expect("a ranking model");
+        assert!(
+            check.precision > 1.2 * check.popular,
+            "BPR precision@10 {} vs most-popular {}",
+            check.precision,
+            check.popular
+        );
+        let losses: Vec<f64> = res.history.epochs.iter().map(|e| e.train_loss).collect();
+        assert!(losses[losses.len() - 1] < 0.5 * losses[0], "{losses:?}");
     }
 
     /// Two runs with a seed give the same model on one or two threads, on a grid of several
@@ -522,7 +565,7 @@ mod tests {
             ..params(12)
         };
         let run = |p: &BprParams| {
-            let mut m = Bpr::new(&data, p.clone());
+            let mut m = Bpr::new(&data, p.clone()).unwrap();
             let l: Vec<f64> = (0..p.epochs).map(|_| m.epoch()).collect();
             (m.factors(), l)
         };

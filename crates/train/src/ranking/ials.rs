@@ -22,12 +22,14 @@
 //! CG minimises the row's quadratic over a Krylov space that contains its starting point, so
 //! no step raises the objective; the history's loss falls every epoch (tested).
 
-use super::{Factors, Interactions};
+use super::{Factors, Interactions, Iterative};
+use crate::config::Config;
+use crate::error::Result;
 use crate::rng::Rng;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use recpipe_core::csr::Csr;
-use recpipe_core::memory::{Need, product};
+use recpipe_core::memory::{Need, check_need, product};
 
 /// CG stops early on a row whose residual is this small (squared norm), as `implicit` does.
 const RESIDUAL_EPS: f32 = 1e-20;
@@ -49,6 +51,20 @@ pub struct IalsParams {
     pub seed: u64,
 }
 
+impl IalsParams {
+    /// The settings `cfg` asks for (its `k`, `epochs`, `reg`, `alpha`, `cg_steps`, `seed`).
+    pub fn from_config(cfg: &Config) -> IalsParams {
+        IalsParams {
+            k: cfg.k(),
+            epochs: cfg.epochs,
+            reg: cfg.reg(),
+            alpha: cfg.alpha(),
+            cg_steps: cfg.cg_steps(),
+            seed: cfg.seed,
+        }
+    }
+}
+
 /// One side's rows with each entry's extra confidence c − 1 = alpha·r.
 #[derive(Debug)]
 struct Side {
@@ -61,7 +77,6 @@ struct Side {
 pub struct Ials {
     p: IalsParams,
     n_users: usize,
-    n_items: usize,
     users: Side,
     items: Side,
     /// n_users × k and n_items × k, row-major.
@@ -72,12 +87,12 @@ pub struct Ials {
 }
 
 /// Bytes an iALS run holds besides the interactions themselves: both sides' (index,
-/// confidence) entries, the factor tables and their checkpoint copy.
+/// confidence) entries, the factor tables and the copy handed out each epoch.
 pub fn need(n_users: usize, n_items: usize, nnz: usize, k: usize) -> Need {
     let mut need = Need::new();
     need.add("iALS user and item rows", product(&[nnz, 2]), 8);
     need.add(
-        "iALS factors and checkpoint copy",
+        "iALS factors and their copy",
         product(&[n_users.saturating_add(n_items), k, 2]),
         4,
     );
@@ -85,51 +100,55 @@ pub fn need(n_users: usize, n_items: usize, nnz: usize, k: usize) -> Need {
 }
 
 impl Ials {
-    /// The model at its seeded starting point. `rating`, when given, holds each
-    /// interaction's r in the order of `data.items`' rows (user by user, items ascending);
-    /// without it every interaction has r = 1.
-    pub fn new(data: &Interactions, rating: Option<&[f32]>, p: IalsParams) -> Ials {
+    /// The model at its seeded starting point, after checking that it fits in memory.
+    /// `rating`, when given, holds each interaction's r in `data`'s order (user by user,
+    /// items ascending); without it every interaction has r = 1.
+    pub fn new(data: &Interactions, rating: Option<&[f32]>, p: IalsParams) -> Result<Ials> {
         let (n_users, n_items, k) = (data.n_users, data.n_items, p.k);
-        let mut r = rating.map(|v| v.iter());
-        let mut pairs = Vec::new();
+        let nnz = data.len();
+        check_need(
+            "iALS",
+            &need(n_users, n_items, nnz, k),
+            &format!("`k` (now {k}), or the interactions with `positive_threshold`"),
+        )?;
+        // Where each user's interactions start in `rating`'s order.
+        let mut start = Vec::with_capacity(n_users);
+        let mut at = 0;
         for u in 0..n_users as u32 {
-            for &i in data.items.row(u) {
-                let ru = r.as_mut().and_then(Iterator::next).copied().unwrap_or(1.0);
-                pairs.push((u, (i, p.alpha * ru)));
-            }
+            start.push(at);
+            at += data.items.row(u).len();
         }
+        let alpha = p.alpha;
+        let weight = |u: u32, o: usize| alpha * rating.map_or(1.0, |r| r[start[u as usize] + o]);
+        let entries = |u: u32| {
+            data.items
+                .row(u)
+                .iter()
+                .enumerate()
+                .map(move |(o, &i)| (u, i, weight(u, o)))
+        };
+        let all = (0..n_users as u32).flat_map(entries);
         let users = Side {
-            rows: Csr::group(n_users, pairs.iter().copied()),
+            rows: Csr::group(n_users, all.clone().map(|(u, i, w)| (u, (i, w)))),
         };
         let items = Side {
-            rows: Csr::group(n_items, pairs.iter().map(|&(u, (i, w))| (i, (u, w)))),
+            rows: Csr::group(n_items, all.clone().map(|(u, i, w)| (i, (u, w)))),
         };
-        let extra: f64 = pairs.iter().map(|&(_, (_, w))| f64::from(w)).sum();
-        drop(pairs);
+        let extra: f64 = all.map(|(_, _, w)| f64::from(w)).sum();
         let mut rng = Rng::stream(p.seed, 11);
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n * k).map(|_| rng.normal() * INIT_STD).collect() };
         let x = draw(n_users);
         let y = draw(n_items);
-        Ials {
+        Ok(Ials {
             total_confidence: n_users as f64 * n_items as f64 + extra,
             p,
             n_users,
-            n_items,
             users,
             items,
             x,
             y,
-        }
-    }
-
-    /// One alternating sweep (users, then items); returns the objective after it, divided
-    /// by the total confidence Σ c (as `implicit` reports it).
-    pub fn epoch(&mut self) -> f64 {
-        let (k, reg, steps) = (self.p.k, self.p.reg, self.p.cg_steps);
-        half_sweep(&mut self.x, &self.y, &self.users.rows, k, reg, steps);
-        half_sweep(&mut self.y, &self.x, &self.items.rows, k, reg, steps);
-        self.loss()
+        })
     }
 
     /// The objective at the current factors over Σ c: the dense part Σ_u x_uᵀ(YᵀY)x_u =
@@ -162,20 +181,26 @@ impl Ials {
         let reg = f64::from(self.p.reg) * (sq(&self.x) + sq(&self.y));
         (dense + sparse + reg) / self.total_confidence
     }
+}
 
-    /// The trained factors (no biases: iALS has none).
-    pub fn factors(self) -> Factors {
-        Factors {
-            k: self.p.k,
-            user: self.x,
-            item: self.y,
-            item_bias: None,
-        }
+impl Iterative for Ials {
+    /// One alternating sweep (users, then items); returns the objective after it, divided
+    /// by the total confidence Σ c (as `implicit` reports it).
+    fn epoch(&mut self) -> f64 {
+        let (k, reg, steps) = (self.p.k, self.p.reg, self.p.cg_steps);
+        half_sweep(&mut self.x, &self.y, &self.users.rows, k, reg, steps);
+        half_sweep(&mut self.y, &self.x, &self.items.rows, k, reg, steps);
+        self.loss()
     }
 
-    /// True when every factor is a finite number.
-    pub fn finite(&self) -> bool {
-        self.x.iter().chain(&self.y).all(|v| v.is_finite())
+    /// The current factors (no biases: iALS has none).
+    fn factors(&self) -> Factors {
+        Factors {
+            k: self.p.k,
+            user: self.x.clone(),
+            item: self.y.clone(),
+            item_bias: None,
+        }
     }
 }
 
@@ -364,10 +389,11 @@ pub(crate) mod tests {
     }
 
     fn run(data: &Interactions, p: &IalsParams) -> (Factors, Vec<f64>) {
-        let mut m = Ials::new(data, None, p.clone());
+        let mut m = Ials::new(data, None, p.clone()).unwrap();
         let losses = (0..p.epochs).map(|_| m.epoch()).collect();
-        assert!(m.finite());
-        (m.factors(), losses)
+        let f = m.factors();
+        assert!(f.finite());
+        (f, losses)
     }
 
     #[test]
@@ -462,6 +488,49 @@ pub(crate) mod tests {
             short > 1e-2,
             "one step should not already be exact ({short})"
         );
+    }
+
+    /// The bundled MovieLens ratings as (train, valid): every fifth of each user's ratings
+    /// (in file order) held out.
+    pub(crate) fn bundled_split() -> (recpipe_core::Ratings, recpipe_core::Ratings) {
+        let r = recpipe_core::testutil::bundled_ratings();
+        let mut seen = vec![0u32; r.n_users as usize];
+        let (mut train, mut valid) = (Vec::new(), Vec::new());
+        for row in 0..r.len() {
+            let n = &mut seen[r.user[row] as usize];
+            *n += 1;
+            if n.is_multiple_of(5) {
+                valid.push(row)
+            } else {
+                train.push(row)
+            }
+        }
+        (r.select(&train), r.select(&valid))
+    }
+
+    /// Through the train stage's ranking path on the bundled data: iALS ranks the held-out
+    /// ratings well above most-popular.
+    #[test]
+    fn beats_most_popular_on_the_bundled_data() {
+        let (train, valid) = bundled_split();
+        let cfg = crate::Config {
+            model: crate::ModelKind::Ials,
+            k: Some(32),
+            epochs: 6,
+            reg: Some(30.0),
+            ..crate::Config::default()
+        };
+        let res =
+            super::super::train(&cfg, &train, &valid, &recpipe_core::Progress::hidden()).unwrap();
+        let check = res.ranking.expect("a ranking model");
+        assert_eq!(check.fold, "valid");
+        assert!(
+            check.precision > 1.4 * check.popular,
+            "iALS precision@10 {} vs most-popular {}",
+            check.precision,
+            check.popular
+        );
+        assert_eq!(res.history.epochs.len(), 6);
     }
 
     #[test]

@@ -147,16 +147,16 @@ fn iterative<'a>(
     data: &'a Interactions,
     ratings: &'a [f32],
 ) -> Result<Box<dyn Iterative + 'a>> {
-    let _ = (data, ratings);
     match cfg.model {
-        ModelKind::Ials => Err(TrainError::config(
-            "model",
-            "\"ials\" is not built yet in this version; use \"ease\"",
-        )),
-        ModelKind::Bpr => Err(TrainError::config(
-            "model",
-            "\"bpr\" is not built yet in this version; use \"ease\"",
-        )),
+        ModelKind::Ials => Ok(Box::new(ials::Ials::new(
+            data,
+            (cfg.confidence() == Confidence::Rating).then_some(ratings),
+            ials::IalsParams::from_config(cfg),
+        )?)),
+        ModelKind::Bpr => Ok(Box::new(bpr::Bpr::new(
+            data,
+            bpr::BprParams::from_config(cfg),
+        )?)),
         other => Err(TrainError::config(
             "model",
             format!("\"{other}\" is not an iterative ranking model"),
