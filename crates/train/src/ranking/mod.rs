@@ -17,7 +17,7 @@ mod monitor;
 
 use crate::TrainResult;
 use crate::backend::Device;
-use crate::config::{Config, ModelKind};
+use crate::config::{Confidence, Config, ModelKind};
 use crate::error::{Result, TrainError};
 use crate::history::{Epoch, History};
 use monitor::Monitor;
