@@ -100,9 +100,16 @@ fn model_json_names_kinds_in_snake_case_and_records_the_layers() {
         assert_eq!(serde_json::to_value(kind).unwrap(), name);
         assert_eq!(kind.name(), name);
         // Exactly one scoring path: factors, dense layers or an item-item matrix.
-        let paths = [kind.is_factorization(), kind.is_neural(), kind.is_item_item()];
+        let paths = [
+            kind.is_factorization(),
+            kind.is_neural(),
+            kind.is_item_item(),
+        ];
         assert_eq!(paths.iter().filter(|&&p| p).count(), 1, "{kind}");
-        assert_eq!(kind.is_ranking(), name == "ease" || name == "ials" || name == "bpr");
+        assert_eq!(
+            kind.is_ranking(),
+            name == "ease" || name == "ials" || name == "bpr"
+        );
     }
     let meta = ModelMeta {
         net: Some(NetShape {
@@ -152,4 +159,60 @@ fn a_neural_model_is_rebuilt_from_model_json_alone() {
     ckpt.save(dir.path()).unwrap();
     let err = Model::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("layers.1.weight"), "{err}");
+}
+
+/// An item-item checkpoint: 3 users, 3 items, B given, user 2 with no items.
+fn item_item(counts: Vec<f32>, items: Vec<f32>) -> Checkpoint {
+    let mut tensors = BTreeMap::new();
+    let b = vec![0.0, 0.5, -1.0, 2.0, 0.0, 0.25, 1.0, -0.5, 0.0];
+    tensors.insert(tensor::ITEM_ITEM.into(), Tensor::new(vec![3, 3], b));
+    tensors.insert(
+        tensor::USER_ITEM_COUNTS.into(),
+        Tensor::new(vec![counts.len()], counts),
+    );
+    tensors.insert(
+        tensor::USER_ITEMS.into(),
+        Tensor::new(vec![items.len()], items),
+    );
+    Checkpoint {
+        meta: ModelMeta::new(ModelKind::Ease, 3, 3, 0),
+        tensors,
+    }
+}
+
+#[test]
+fn an_item_item_model_scores_a_user_by_the_rows_of_their_items() {
+    // user 0 has items {0, 2}, user 1 has {1}, user 2 none.
+    let m = Model::from_checkpoint(
+        item_item(vec![2.0, 1.0, 0.0], vec![2.0, 0.0, 1.0]),
+        std::path::Path::new("t"),
+    )
+    .unwrap();
+    assert_eq!(m.user_items(0), &[0, 2]);
+    let s = m.score_users(&[0, 1, 2]);
+    // x_0 · B = B[0] + B[2]; x_1 · B = B[1]; x_2 · B = 0.
+    assert_eq!(s.row(0).to_vec(), vec![1.0, 0.0, -1.0]);
+    assert_eq!(s.row(1).to_vec(), vec![2.0, 0.0, 0.25]);
+    assert_eq!(s.row(2).to_vec(), vec![0.0, 0.0, 0.0]);
+    assert_eq!(m.predict(&[0, 1], &[0, 2]), vec![1.0, 0.25]);
+    // Bad histories are schema errors naming the tensor, not panics.
+    for (counts, items, tensor) in [
+        (
+            vec![2.0, 1.0],
+            vec![2.0, 0.0, 1.0],
+            tensor::USER_ITEM_COUNTS,
+        ),
+        (vec![2.0, 1.0, 0.0], vec![2.0, 7.0, 1.0], tensor::USER_ITEMS),
+        (
+            vec![2.0, 1.5, 0.0],
+            vec![2.0, 0.0, 1.0],
+            tensor::USER_ITEM_COUNTS,
+        ),
+        (vec![2.0, 2.0, 0.0], vec![2.0, 0.0, 1.0], tensor::USER_ITEMS),
+    ] {
+        let err = Model::from_checkpoint(item_item(counts, items), std::path::Path::new("t"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(tensor), "{tensor}: {err}");
+    }
 }
