@@ -122,7 +122,9 @@ impl<'a> Monitor<'a> {
             .users
             .par_chunks(BLOCK)
             .map(|block| {
+                // A matrix product may come back column-major (k = 1, say): rows need slices.
                 let scores = score(block);
+                let scores = scores.as_standard_layout();
                 let (mut buf, mut top) = (Vec::new(), Vec::new());
                 let mut hits = 0;
                 for (r, &u) in block.iter().enumerate() {
@@ -141,5 +143,92 @@ impl<'a> Monitor<'a> {
             })
             .sum();
         hits as f64 / (K * self.users.len()) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Factors, Fitted, checkpoint, epoch_row, finish};
+    use super::*;
+    use crate::config::{Config, ModelKind};
+
+    const N_ITEMS: usize = 30;
+
+    /// 4 users: items 0 and 1 are the popular ones (3 users each), 2 and 3 rare; in valid,
+    /// users 0 and 1 take item 20, user 2 takes item 1 and user 3 item 0.
+    fn data() -> (Interactions, Ratings) {
+        let pairs = [
+            (0, 0),
+            (0, 1),
+            (1, 0),
+            (1, 1),
+            (2, 0),
+            (2, 2),
+            (3, 1),
+            (3, 3),
+        ];
+        let mut items = Csr::group(4, pairs.iter().copied());
+        items.sort_rows();
+        let train = Interactions {
+            items,
+            n_users: 4,
+            n_items: N_ITEMS,
+        };
+        let valid = Ratings {
+            user: vec![0, 1, 2, 3],
+            item: vec![20, 20, 1, 0],
+            rating: vec![4.0; 4],
+            n_users: 4,
+            n_items: N_ITEMS as u32,
+            ..Ratings::default()
+        };
+        (train, valid)
+    }
+
+    /// A k=1 factorization scoring item i as `item[i]` for every user.
+    fn constant(item: Vec<f32>) -> Factors {
+        Factors {
+            k: 1,
+            user: vec![1.0; 4],
+            item,
+            item_bias: None,
+        }
+    }
+
+    #[test]
+    fn precision_against_most_popular_and_the_warning_below_it() {
+        let (train, valid) = data();
+        let m = Monitor::new(&train, &valid);
+        assert_eq!(m.fold(), "valid");
+        // Most-popular's top 10 (train items left out, ties to the lower index) hits for
+        // users 2 and 3 only: (0 + 0 + 1 + 1) / 40.
+        assert!((m.popular - 0.05).abs() < 1e-12, "{}", m.popular);
+        let cfg = Config {
+            model: ModelKind::Ials,
+            ..Config::default()
+        };
+        let mut above = vec![0.0; N_ITEMS];
+        above[20] = 2.0;
+        (above[0], above[1]) = (1.0, 1.0);
+        // Items 0, 1 and 20 last: nobody's valid item makes the top 10.
+        let mut below = vec![0.0; N_ITEMS];
+        (below[0], below[1], below[20]) = (-1.0, -1.0, -1.0);
+        for (scores, precision, warned) in [(above, 0.1, false), (below, 0.0, true)] {
+            let ckpt = checkpoint(&cfg, &train, Fitted::Factors(constant(scores)));
+            let (ckpt, p) = m.precision(ckpt);
+            assert!((p - precision).abs() < 1e-12, "{p} vs {precision}");
+            let r = finish(ckpt, vec![epoch_row(1, 0.5, p, 0.1, 8)], &m, 1).unwrap();
+            assert_eq!(r.ranking.unwrap().below_popular(), warned);
+            let out = r.outputs();
+            let lines = out.lines.join("\n");
+            assert!(lines.contains("valid precision@10"), "{lines}");
+            assert_eq!(
+                lines.contains("WARNING: ials ranks below most-popular on valid"),
+                warned,
+                "{lines}"
+            );
+            assert_eq!(out.summary["below_popular"], warned);
+            assert!(out.summary["valid_rmse"].is_null());
+        }
     }
 }
