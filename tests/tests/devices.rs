@@ -25,6 +25,13 @@ fn kernel_names() -> Vec<(String, String)> {
         let text = std::fs::read_to_string(&f).unwrap();
         let file = f.file_name().unwrap().to_string_lossy().into_owned();
         for part in text.split("__global__").skip(1) {
+            // `__global__ __launch_bounds__(N) void name(`: the name is before the `(` that
+            // follows the launch bounds.
+            let part = part.trim_start();
+            let part = match part.strip_prefix("__launch_bounds__") {
+                Some(rest) => rest.split_once(')').map_or(rest, |(_, after)| after),
+                None => part,
+            };
             let head = part.split('(').next().unwrap_or_default();
             if let Some(name) = head.split_whitespace().last() {
                 out.push((file.clone(), name.to_string()));

@@ -6,6 +6,9 @@
 //! dot_bias kernels' 256); `ar_fold` writes the dot_bias form (W | b, codes | 0). The same
 //! arithmetic in the same order: the harness build agrees bit for bit.
 
+mod common;
+
+use common::Rng;
 use recpipe_cuda::accel::Accel;
 use recpipe_cuda::autorec::{ArConfig, ArShape, ArWeights, AutoRec, ItemCsr, by_item};
 use recpipe_cuda::buf::{Buf, Purpose};
@@ -18,25 +21,6 @@ const PURPOSE: Purpose = Purpose {
     what: "the test data",
     setting: "none",
 };
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn sym(&mut self, scale: f32) -> f32 {
-        scale * (2.0 * ((self.next() >> 40) as f32 / (1u64 << 24) as f32) - 1.0)
-    }
-}
 
 /// A model and its ratings, item-major (items 2 and 5 have none).
 struct Case {

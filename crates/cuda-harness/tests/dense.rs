@@ -3,6 +3,9 @@
 //! neural.rs), bit for bit (the GEMM against a reference that fuses its multiply-adds in k
 //! order as the kernel does), on several launch shapes.
 
+mod common;
+
+use common::Rng;
 use recpipe_cuda::dense::{GEMM_THREADS, gemm_launch};
 use recpipe_cuda::{Accel, Arg, Buf, Kernel, Launch, Purpose};
 use recpipe_cuda_harness::HostAccel;
@@ -12,26 +15,6 @@ const TEST: Purpose = Purpose {
     what: "the test data",
     setting: "none",
 };
-
-/// A SplitMix64 stream of test values.
-struct Rng(u64);
-
-impl Rng {
-    fn u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn f(&mut self) -> f32 {
-        (self.u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
 
 fn dev() -> Arc<dyn Accel> {
     Arc::new(HostAccel::new())
@@ -133,13 +116,13 @@ fn batch_norm_activation_and_dropout_forward_and_back_match_the_cpu_rules() {
     let mut rng = Rng(2);
     let (b, n) = (37usize, 6usize);
     let z = rng.vec(b * n);
-    let gamma: Vec<f32> = (0..n).map(|_| 1.0 + 0.5 * rng.f()).collect();
+    let gamma: Vec<f32> = (0..n).map(|_| 1.0 + 0.5 * rng.sym(1.0)).collect();
     let beta = rng.vec(n);
     let rmean0 = rng.vec(n);
-    let rvar0: Vec<f32> = (0..n).map(|_| 1.0 + 0.5 * rng.f()).collect();
+    let rvar0: Vec<f32> = (0..n).map(|_| 1.0 + 0.5 * rng.sym(1.0)).collect();
     let p = 0.3f32;
     let keep = 1.0 / (1.0 - p);
-    let kept: Vec<bool> = (0..b * n).map(|_| rng.f() > -0.4).collect();
+    let kept: Vec<bool> = (0..b * n).map(|_| rng.sym(1.0) > -0.4).collect();
     let mut mask = vec![0u32; (b * n).div_ceil(32)];
     for (e, &k) in kept.iter().enumerate() {
         if k {

@@ -8,6 +8,9 @@
 //! recpipe-cuda's host code (`minibatch::MiniBatch`: the epoch plan, the launches, the flush)
 //! on the host-thread device, whose warp-per-item launches run on the shape each test names.
 
+mod common;
+
+use common::Rng;
 use recpipe_cuda::accel::Accel;
 use recpipe_cuda::buf::Purpose;
 use recpipe_cuda::kernel::{Kernel, Launch};
@@ -21,27 +24,6 @@ use recpipe_train::{
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn shuffle(&mut self, v: &mut [u32]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
 
 struct Data {
     n_users: usize,

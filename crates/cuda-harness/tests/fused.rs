@@ -7,6 +7,9 @@
 //! the block's width does not change a bit (the harness runs a block's threads as host
 //! threads, so the matrix runs 2 warps a block and one case the full `FUSED_THREADS`).
 
+mod common;
+
+use common::Rng;
 use recpipe_cuda::accel::Accel;
 use recpipe_cuda::buf::Purpose;
 use recpipe_cuda::kernel::{Kernel, Launch};
@@ -14,25 +17,6 @@ use recpipe_cuda::mf::{DeviceRatings, MfShape, MfWeights};
 use recpipe_cuda::minibatch::{FUSED_THREADS, MbConfig, MbOptimizer, MiniBatch};
 use recpipe_cuda_harness::HostAccel;
 use std::sync::Arc;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
 
 const PURPOSE: Purpose = Purpose {
     what: "the test data",

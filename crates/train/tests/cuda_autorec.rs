@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::bundled;
+use common::{bundled, gpu};
 use recpipe_core::Progress;
 use recpipe_core::Ratings;
 use recpipe_core::model::tensor;
@@ -137,20 +137,6 @@ fn harness_autorec_matches_the_cpu_backend() {
         );
     }
     println!("autorec on the harness vs the cpu backend: tensors at most {worst:e} apart");
-}
-
-/// The real GPU, or why there is none.
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::open(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            if std::env::var_os("RECPIPE_REQUIRE_GPU").is_some_and(|v| v == "1") {
-                panic!("RECPIPE_REQUIRE_GPU=1 but no GPU: {e}");
-            }
-            println!("skipped: no GPU ({e})");
-            None
-        }
-    }
 }
 
 /// GPU parity on ml-latest-small: I-AutoRec with its default 500 hidden units, Adam, batches

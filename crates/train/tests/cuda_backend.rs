@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bundled, planted};
+use common::{bundled, gpu, planted};
 use recpipe_core::model::tensor;
 use recpipe_core::{Progress, Ratings};
 use recpipe_cuda::Accel;
@@ -253,20 +253,6 @@ fn other_families_are_refused_by_the_cuda_backend() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("\"ease\" is a ranking model"), "{e}");
-}
-
-/// The real GPU, or why there is none.
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::open(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            if std::env::var_os("RECPIPE_REQUIRE_GPU").is_some_and(|v| v == "1") {
-                panic!("RECPIPE_REQUIRE_GPU=1 but no GPU: {e}");
-            }
-            println!("skipped: no GPU ({e})");
-            None
-        }
-    }
 }
 
 /// GPU parity on ml-latest-small: dot_bias per-rating sgd, same data and schedule; the

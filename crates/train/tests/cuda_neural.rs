@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Gen, bundled, planted};
+use common::{Gen, bundled, gpu, planted};
 use recpipe_core::model::Tensor;
 use recpipe_core::{Progress, Ratings};
 use recpipe_cuda::Launch;
@@ -217,20 +217,6 @@ fn neural_out_of_device_memory_names_the_size_and_the_setting() {
         "{e}"
     );
     assert!(e.contains("lower `train.batch_size or train.hidden"), "{e}");
-}
-
-/// The real GPU, or why there is none.
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::open(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            if std::env::var_os("RECPIPE_REQUIRE_GPU").is_some_and(|v| v == "1") {
-                panic!("RECPIPE_REQUIRE_GPU=1 but no GPU: {e}");
-            }
-            println!("skipped: no GPU ({e})");
-            None
-        }
-    }
 }
 
 /// Issue 16's parity on the GPU: mlp (the default shape: k 50, hidden [10], dropout, Adam

@@ -86,3 +86,18 @@ pub fn rmse(a: &[f32], b: &[f32]) -> f64 {
     let se: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     (se / a.len() as f64).sqrt()
 }
+
+/// The real GPU, or why there is none: the GPU tests return early after printing
+/// `skipped: no GPU (…)`, and fail instead under `RECPIPE_REQUIRE_GPU=1`.
+pub fn gpu() -> Option<recpipe_train::cuda::CudaBackend> {
+    match recpipe_train::cuda::CudaBackend::open(0) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            if std::env::var_os("RECPIPE_REQUIRE_GPU").is_some_and(|v| v == "1") {
+                panic!("RECPIPE_REQUIRE_GPU=1 but no GPU: {e}");
+            }
+            println!("skipped: no GPU ({e})");
+            None
+        }
+    }
+}
