@@ -70,3 +70,7 @@ gpu-bundle:
 # On the GPU machine (no `just` there: `bash gpu-bundle/gpu-check.sh`): nvidia-smi, recpipe devices, the bundled tests with RECPIPE_REQUIRE_GPU=1, cuda-vs-cpu and PyTorch benchmarks, under 5 min; writes gpu-bundle/results/gpu-check.md.
 gpu-check:
     bash gpu-bundle/gpu-check.sh
+
+# 250M MovieLens-shaped ratings (1.6M users, 600k items) end to end under an 8 GiB memory limit: synth → ingest → split → one epoch of dot_bias k=64 per-rating SGD, time, peak RSS and ns/rating per stage (scripts/bench_scale.sh; ~6 GB of CSV under target/bench-scale, deleted after).
+bench-scale SIZES="250000000":
+    bash scripts/bench_scale.sh "{{SIZES}}"

@@ -25,7 +25,10 @@ fn main() {
         .file("cpp/planted.cpp")
         .file("cpp/embedding.cpp")
         .file("cpp/autorec.cpp")
-        .file("cpp/dense.cpp");
+        .file("cpp/dense.cpp")
+        .file("cpp/ease.cpp")
+        .file("cpp/ials.cpp")
+        .file("cpp/bpr.cpp");
     if asan {
         b.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
         println!("cargo:rustc-cfg=harness_asan");

@@ -91,19 +91,48 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Resu
 
 /// blake3 of a file's content, streamed (memory-mapped where possible).
 pub fn hash_file(path: impl AsRef<Path>) -> Result<blake3::Hash> {
+    use std::io::Read;
     let path = path.as_ref();
-    // Memory-mapped and hashed on all cores (blake3 is a tree hash: the same digest as a
-    // sequential read); small files and special files fall back to plain reads inside blake3.
+    // Read in 16 MiB pieces, each hashed on all cores (blake3 is a tree hash: the same digest
+    // however the input is cut). Not memory-mapped: the mapped pages of a multi-GB ratings
+    // file would count in the process's peak RSS, above the stage's own memory budget.
+    let io = |e| CoreError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_mmap_rayon(path)
-        .map_err(|e| CoreError::io(path, e))?;
+    let mut buf = vec![0u8; 16 << 20];
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        hasher.update_rayon(&buf[..filled]);
+    }
     Ok(hasher.finalize())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashing in pieces gives the digest of the whole content (a file crossing a piece).
+    #[test]
+    fn hash_file_is_the_blake3_of_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..(16 << 20) + 12_345u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(hash_file(&p).unwrap(), blake3::hash(&data));
+    }
 
     #[test]
     fn dropped_atomic_file_leaves_nothing() {

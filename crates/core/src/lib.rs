@@ -16,6 +16,7 @@ pub mod parquet_par;
 pub mod progress;
 pub mod rank;
 pub mod ratings;
+pub mod ratings_stream;
 pub mod rng;
 pub mod schema;
 pub mod stage;

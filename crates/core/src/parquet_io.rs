@@ -138,6 +138,25 @@ pub fn read_batches(path: impl AsRef<Path>) -> Result<(SchemaRef, Vec<RecordBatc
     Ok((schema, batches))
 }
 
+/// A Parquet file's schema and a reader of its record batches, one at a time.
+pub fn stream_batches(
+    path: impl AsRef<Path>,
+) -> Result<(
+    SchemaRef,
+    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+)> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let pq = |e| CoreError::Parquet {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let schema = builder.schema().clone();
+    let reader = builder.with_batch_size(64 * 1024).build().map_err(pq)?;
+    Ok((schema, reader))
+}
+
 /// Row count from the footer, without reading data.
 pub fn row_count(path: impl AsRef<Path>) -> Result<usize> {
     let path = path.as_ref();

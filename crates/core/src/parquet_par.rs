@@ -121,6 +121,133 @@ pub fn write_ratings(r: &Ratings, path: impl AsRef<Path>) -> Result<PathBuf> {
     write_row_groups(path, schema, n_groups, batch)
 }
 
+/// [`write_row_groups`] for row groups that come one after another from a stream (rows
+/// decoded from a spill file, say): `produce` hands each batch to its `emit` argument, in
+/// order; batches are encoded on one worker thread per core while `produce` builds the
+/// next, and appended in order. Memory holds about two batches per core.
+pub fn write_row_group_stream<E, F>(
+    path: impl AsRef<Path>,
+    schema: SchemaRef,
+    produce: F,
+) -> std::result::Result<PathBuf, E>
+where
+    E: From<CoreError> + Send,
+    F: FnOnce(
+        &mut dyn FnMut(RecordBatch) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>,
+{
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, mpsc};
+    let path = path.as_ref();
+    let pq = |e: ParquetError| CoreError::Parquet {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut atomic = AtomicFile::create(path)?;
+    let file = atomic
+        .file()
+        .try_clone()
+        .map_err(|e| CoreError::io(path, e))?;
+    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props(&schema))).map_err(pq)?;
+    let (mut file_writer, factory) = writer.into_serialized_writer().map_err(pq)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    type Encoded = std::result::Result<Vec<ArrowColumnChunk>, ParquetError>;
+    let (task_tx, task_rx) = mpsc::sync_channel::<(usize, RecordBatch)>(threads);
+    let task_rx = Mutex::new(task_rx);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Encoded)>();
+    let produced: std::result::Result<(), E> = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (task_rx, done_tx, factory, schema) =
+                (&task_rx, done_tx.clone(), &factory, &schema);
+            s.spawn(move || {
+                loop {
+                    let task = task_rx
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok((g, batch)) = task else { break };
+                    let encoded = encode_group(factory, schema, g, &batch);
+                    if done_tx.send((g, encoded)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut pending: BTreeMap<usize, Encoded> = BTreeMap::new();
+        let mut next_out = 0usize;
+        let mut append = |pending: &mut BTreeMap<usize, Encoded>,
+                          next_out: &mut usize|
+         -> std::result::Result<(), CoreError> {
+            while let Some(chunks) = pending.remove(next_out) {
+                let mut rg = file_writer.next_row_group().map_err(pq)?;
+                for c in chunks.map_err(pq)? {
+                    c.append_to_row_group(&mut rg).map_err(pq)?;
+                }
+                rg.close().map_err(pq)?;
+                *next_out += 1;
+            }
+            Ok(())
+        };
+        let mut next_in = 0usize;
+        let mut failed: Option<CoreError> = None;
+        let result = produce(&mut |batch: RecordBatch| {
+            if let Some(e) = failed.take() {
+                return Err(E::from(e));
+            }
+            task_tx
+                .send((next_in, batch))
+                .map_err(|_| CoreError::schema(path, "a row group encoder stopped"))?;
+            next_in += 1;
+            while let Ok((g, enc)) = done_rx.try_recv() {
+                pending.insert(g, enc);
+            }
+            if let Err(e) = append(&mut pending, &mut next_out) {
+                failed = Some(e);
+            }
+            Ok(())
+        });
+        drop(task_tx);
+        result?;
+        if let Some(e) = failed {
+            return Err(E::from(e));
+        }
+        for (g, enc) in done_rx.iter() {
+            pending.insert(g, enc);
+            append(&mut pending, &mut next_out)?;
+        }
+        if next_out != next_in {
+            return Err(E::from(CoreError::schema(
+                path,
+                "a row group encoder panicked",
+            )));
+        }
+        Ok(())
+    });
+    produced?;
+    file_writer.close().map_err(pq)?;
+    Ok(atomic.commit()?)
+}
+
+/// One row group's column chunks, encoded and compressed.
+fn encode_group(
+    factory: &parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    schema: &SchemaRef,
+    g: usize,
+    batch: &RecordBatch,
+) -> std::result::Result<Vec<ArrowColumnChunk>, ParquetError> {
+    let mut writers = factory.create_column_writers(g)?;
+    let mut w = writers.iter_mut();
+    for (field, col) in schema.fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, col)? {
+            w.next()
+                .ok_or_else(|| ParquetError::General("more leaf columns than writers".into()))?
+                .write(&leaf)?;
+        }
+    }
+    writers.into_iter().map(|w| w.close()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +276,60 @@ mod tests {
         write_ratings(&empty, &p).unwrap();
         let back = Ratings::read(&p).unwrap();
         assert_eq!((back.len(), back.n_users), (0, 3));
+    }
+
+    /// Row groups handed over one at a time come out in order, as the random-access writer
+    /// writes them.
+    #[test]
+    fn streamed_row_groups_read_back_like_the_random_access_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 10_000;
+        let r = Ratings {
+            user: (0..n as u32).map(|i| i % 100).collect(),
+            item: (0..n as u32).map(|i| i % 77).collect(),
+            rating: (0..n).map(|i| (i % 10) as f32 / 2.0 + 0.5).collect(),
+            timestamp: None,
+            n_users: 100,
+            n_items: 77,
+        };
+        let schema = schema::with_metadata(
+            schema::ratings(),
+            &[
+                (schema::META_N_USERS, "100".to_string()),
+                (schema::META_N_ITEMS, "77".to_string()),
+            ],
+        );
+        let p = dir.path().join("s.parquet");
+        let sizes = [3000, 1, 4000, 2999];
+        write_row_group_stream::<CoreError, _>(&p, schema.clone(), |emit| {
+            let mut start = 0;
+            for len in sizes {
+                let idx: Vec<usize> = (start..start + len).collect();
+                let part = r.select(&idx);
+                emit(
+                    RecordBatch::try_new(
+                        schema.clone(),
+                        vec![
+                            Arc::new(UInt32Array::from(part.user)),
+                            Arc::new(UInt32Array::from(part.item)),
+                            Arc::new(Float32Array::from(part.rating)),
+                            Arc::new(Int64Array::new_null(len)),
+                        ],
+                    )
+                    .unwrap(),
+                )?;
+                start += len;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(Ratings::read(&p).unwrap(), r);
+        let file = std::fs::File::open(&p).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(
+            &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+        )
+        .clone();
+        let rows: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(rows, sizes.map(|s| s as i64));
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::layout;
-use crate::parquet_io::{ParquetSink, column, read_batches};
+use crate::parquet_io::{ParquetSink, column, read_batches, stream_batches};
 use crate::schema;
 use arrow_array::{
     Array, ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
@@ -53,7 +53,7 @@ impl Ratings {
         self.rating.iter().map(|&r| r as f64).sum::<f64>() / self.len() as f64
     }
 
-    fn batch(
+    pub(crate) fn batch(
         &self,
         range: std::ops::Range<usize>,
         schema: &arrow_schema::SchemaRef,
@@ -100,11 +100,17 @@ impl Ratings {
     /// Read a ratings-shaped table (ratings, train, valid, test).
     pub fn read(path: impl AsRef<Path>) -> Result<Ratings> {
         let path = path.as_ref();
-        let (schema, batches) = read_batches(path)?;
+        // Batch by batch into the columns, so the Arrow batches and the columns are never
+        // both held whole (twice the table at the peak).
+        let (schema, batches) = stream_batches(path)?;
         let mut r = Ratings::default();
         let mut any_null_ts = false;
         let mut ts = Vec::new();
-        for b in &batches {
+        for b in batches {
+            let b = &b.map_err(|e| CoreError::Arrow {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
             r.user
                 .extend_from_slice(column::<UInt32Array>(b, "user_idx", path)?.values());
             r.item

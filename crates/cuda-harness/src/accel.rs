@@ -2,8 +2,10 @@
 //! kernels' C++ build on host threads, so recpipe-cuda's host code (buffers, launch shapes,
 //! the training loops) and train's CUDA backend run end to end in tests with no GPU.
 //!
-//! Blocks run one after another and a block's threads at once, so a one-warp launch
-//! ([`Launch::SEQUENTIAL`]) is deterministic and a wide one races as Hogwild does on a GPU.
+//! Blocks run one after another on the launching thread, a block's threads as fibers that
+//! switch at every barrier and shuffle (`cuda_host.h`), so every launch is deterministic; a
+//! wide one still interleaves its warps at those points, where Hogwild's races show, while a
+//! one-warp launch ([`Launch::SEQUENTIAL`]) is the cpu's order.
 //! `with_memory` gives it a memory size, to test the out-of-memory errors; `with_shape`
 //! runs the warp-per-item launches on another shape, to show results do not depend on it;
 //! `planted` runs sgd.cu's `PLANT_OFF_BY_ONE` build, to show ASan catches a bad index.
@@ -45,6 +47,15 @@ unsafe extern "C" {
     fn slots_dense_bn_back(grid: u32, block: u32, args: *const u64);
     fn slots_dense_col_sum(grid: u32, block: u32, args: *const u64);
     fn slots_dense_emb_grad(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_gram(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_add_diag(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_block_inverse(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_panel(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_update(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_diag(grid: u32, block: u32, args: *const u64);
+    fn slots_ease_weights(grid: u32, block: u32, args: *const u64);
+    fn slots_ials_cg(grid: u32, block: u32, args: *const u64);
+    fn slots_bpr_steps(grid: u32, block: u32, args: *const u64);
 }
 
 /// The C++ launcher of `k` and its parameter count.
@@ -77,6 +88,15 @@ fn launcher(k: Kernel) -> (Launcher, usize) {
         Kernel::DenseBnBack => (slots_dense_bn_back, 8),
         Kernel::DenseColSum => (slots_dense_col_sum, 4),
         Kernel::DenseEmbGrad => (slots_dense_emb_grad, 12),
+        Kernel::EaseGram => (slots_ease_gram, 5),
+        Kernel::EaseAddDiag => (slots_ease_add_diag, 3),
+        Kernel::EaseBlockInverse => (slots_ease_block_inverse, 5),
+        Kernel::EasePanel => (slots_ease_panel, 7),
+        Kernel::EaseUpdate => (slots_ease_update, 7),
+        Kernel::EaseDiag => (slots_ease_diag, 3),
+        Kernel::EaseWeights => (slots_ease_weights, 3),
+        Kernel::IalsCg => (slots_ials_cg, 10),
+        Kernel::BprSteps => (slots_bpr_steps, 9),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The kernels of `recpipe-cuda` run on host threads (C++20 through `cuda_host.h`) behind
+//! The kernels of `recpipe-cuda` run on the cpu (C++20 through `cuda_host.h`, a block's
+//! threads as fibers on the launching thread) behind
 //! [`HostAccel`], an [`recpipe_cuda::Accel`], so tests run recpipe-cuda's host code (`mf`,
 //! `minibatch`) and train's CUDA backend on it and check them against plain Rust references
 //! with no GPU. Each kernel's parameter list is written once in C++ (its slot launcher in

@@ -5,4 +5,7 @@
     ("embedding", include_str!("embedding.ptx")),
     ("autorec", include_str!("autorec.ptx")),
     ("dense", include_str!("dense.ptx")),
+    ("ease", include_str!("ease.ptx")),
+    ("ials", include_str!("ials.ptx")),
+    ("bpr", include_str!("bpr.ptx")),
 ]

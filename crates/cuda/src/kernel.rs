@@ -58,6 +58,24 @@ pub enum Kernel {
     DenseColSum,
     /// dense.cu: the embedding rows' gradients of a batch.
     DenseEmbGrad,
+    /// ease.cu: XᵀX of the binary interactions (a block per user, atomic integer counts).
+    EaseGram,
+    /// ease.cu: λ added on a square matrix's diagonal.
+    EaseAddDiag,
+    /// ease.cu: the inverse of one diagonal block (one block, shared memory).
+    EaseBlockInverse,
+    /// ease.cu: a sweep step's row panel copy and −P·panel.
+    EasePanel,
+    /// ease.cu: a sweep step's rank-b update and new panels.
+    EaseUpdate,
+    /// ease.cu: a square matrix's diagonal copied out.
+    EaseDiag,
+    /// ease.cu: −P into B = −P_ij / P_jj with a zero diagonal, in place.
+    EaseWeights,
+    /// ials.cu: every row's conjugate-gradient steps of an iALS half-sweep.
+    IalsCg,
+    /// bpr.cu: BPR's pairwise SGD steps over a sub-epoch's (u, i, j) triples.
+    BprSteps,
 }
 
 impl Kernel {
@@ -90,6 +108,15 @@ impl Kernel {
         Kernel::DenseBnBack,
         Kernel::DenseColSum,
         Kernel::DenseEmbGrad,
+        Kernel::EaseGram,
+        Kernel::EaseAddDiag,
+        Kernel::EaseBlockInverse,
+        Kernel::EasePanel,
+        Kernel::EaseUpdate,
+        Kernel::EaseDiag,
+        Kernel::EaseWeights,
+        Kernel::IalsCg,
+        Kernel::BprSteps,
     ];
 
     /// The module (`kernels/<module>.cu`) that defines it.
@@ -118,6 +145,15 @@ impl Kernel {
             | Kernel::DenseBnBack
             | Kernel::DenseColSum
             | Kernel::DenseEmbGrad => "dense",
+            Kernel::EaseGram
+            | Kernel::EaseAddDiag
+            | Kernel::EaseBlockInverse
+            | Kernel::EasePanel
+            | Kernel::EaseUpdate
+            | Kernel::EaseDiag
+            | Kernel::EaseWeights => "ease",
+            Kernel::IalsCg => "ials",
+            Kernel::BprSteps => "bpr",
         }
     }
 
@@ -151,6 +187,15 @@ impl Kernel {
             Kernel::DenseBnBack => "dense_bn_back",
             Kernel::DenseColSum => "dense_col_sum",
             Kernel::DenseEmbGrad => "dense_emb_grad",
+            Kernel::EaseGram => "ease_gram",
+            Kernel::EaseAddDiag => "ease_add_diag",
+            Kernel::EaseBlockInverse => "ease_block_inverse",
+            Kernel::EasePanel => "ease_panel",
+            Kernel::EaseUpdate => "ease_update",
+            Kernel::EaseDiag => "ease_diag",
+            Kernel::EaseWeights => "ease_weights",
+            Kernel::IalsCg => "ials_cg",
+            Kernel::BprSteps => "bpr_steps",
         }
     }
 }

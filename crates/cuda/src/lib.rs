@@ -9,10 +9,13 @@
 
 pub mod accel;
 pub mod autorec;
+pub mod bpr;
 pub mod buf;
 pub mod dense;
+pub mod ease;
 pub mod gate;
 pub mod gpu;
+pub mod ials;
 pub mod kernel;
 mod loader;
 pub mod mf;
@@ -37,6 +40,9 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("embedding.cu", include_str!("../kernels/embedding.cu")),
     ("autorec.cu", include_str!("../kernels/autorec.cu")),
     ("dense.cu", include_str!("../kernels/dense.cu")),
+    ("ease.cu", include_str!("../kernels/ease.cu")),
+    ("ials.cu", include_str!("../kernels/ials.cu")),
+    ("bpr.cu", include_str!("../kernels/bpr.cu")),
 ];
 pub const HEADERS: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../kernels/common.cuh")),

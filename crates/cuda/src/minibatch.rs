@@ -390,7 +390,7 @@ impl MiniBatch {
 
     /// Runs [`MiniBatch::step_group`]'s block with `threads` threads (a multiple of 32, at
     /// most [`FUSED_THREADS`]) instead of `FUSED_THREADS`; the result does not depend on it.
-    /// The harness runs each thread of a block as a host thread, so its tests use fewer.
+    /// The harness runs each thread of a block as a fiber, so its tests can use fewer.
     pub fn set_fused_threads(&mut self, threads: u32) {
         assert!(threads > 0 && threads.is_multiple_of(32) && threads <= FUSED_THREADS);
         self.fused_threads = threads;

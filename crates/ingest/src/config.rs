@@ -125,6 +125,10 @@ pub struct Config {
     pub no_timestamp: bool,
     /// When set, generate MovieLens-shaped data instead of reading `path`.
     pub synthetic: Option<SynthConfig>,
+    /// Memory ingest may hold besides the id maps (`512MiB`, `2GiB`): rows that do not fit
+    /// wait in a spill file next to the outputs, and duplicates are resolved by an external
+    /// sort, so the peak does not grow with the file.
+    pub memory_budget: String,
 }
 
 impl Default for Config {
@@ -146,9 +150,13 @@ impl Default for Config {
             timestamp_col: None,
             no_timestamp: false,
             synthetic: None,
+            memory_budget: DEFAULT_MEMORY_BUDGET.to_string(),
         }
     }
 }
+
+/// The default of `memory_budget`: ML-25M is read and written within it.
+pub const DEFAULT_MEMORY_BUDGET: &str = "512MiB";
 
 impl Config {
     /// A config reading `path` with every other key at its default.

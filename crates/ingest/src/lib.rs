@@ -9,14 +9,16 @@
 
 mod catalog;
 pub mod config;
-mod dedup;
 pub mod detect;
 pub mod error;
+mod extsort;
 mod ids;
 mod memory;
 mod parse;
 pub mod published;
 mod spec;
+mod store;
+mod stream;
 pub mod synth;
 mod tables;
 mod text;
@@ -28,14 +30,11 @@ pub use error::IngestError;
 pub use parse::Reject;
 pub use synth::{SynthConfig, SynthSummary};
 
-use catalog::{ItemMeta, MetaRejects, UserMeta};
-use parse::RawColumns;
 use recpipe_core::fsutil::write_json;
 use recpipe_core::layout;
-use recpipe_core::ratings::Ids;
-use recpipe_core::{Inputs, OutDir, Outputs, Progress, Ratings, Stage};
+use recpipe_core::{Inputs, OutDir, Outputs, Progress, Stage};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -78,6 +77,9 @@ pub struct Summary {
     /// Dense ids, duplicates, metadata files, statistics.
     pub seconds_prepare: f64,
     pub seconds_write: f64,
+    /// Bytes of rows that did not fit `memory_budget` and waited in a spill file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spilled_bytes: u64,
     /// Set when the data were generated (`synthetic` key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SynthSummary>,
@@ -85,6 +87,10 @@ pub struct Summary {
     /// this copy matches them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<published::PublishedCheck>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Summary {
@@ -202,33 +208,6 @@ pub fn ingest(cfg: &Config, out_dir: &Path, progress: &Progress) -> Result<Summa
     result
 }
 
-/// Counts of ratings rounded to the nearest 0.5, and their sum. Bins of the usual rating
-/// scales are counted in an array; any other bin goes through a map.
-fn rating_histogram(rating: &[f32]) -> (BTreeMap<String, u64>, f64) {
-    const FAST: usize = 64;
-    let mut fast = [0u64; FAST];
-    let mut bins: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut sum = 0f64;
-    for &r in rating {
-        let b = (r as f64 * 2.0).round() as i64;
-        match usize::try_from(b) {
-            Ok(i) if i < FAST => fast[i] += 1,
-            _ => *bins.entry(b).or_default() += 1,
-        }
-        sum += r as f64;
-    }
-    for (i, &c) in fast.iter().enumerate() {
-        if c > 0 {
-            *bins.entry(i as i64).or_default() += c;
-        }
-    }
-    let histogram = bins
-        .into_iter()
-        .map(|(b, c)| (format!("{:.1}", b as f64 / 2.0), c))
-        .collect();
-    (histogram, sum)
-}
-
 fn remove_outputs(out_dir: &Path) {
     for f in [
         layout::ingest::RATINGS,
@@ -259,69 +238,48 @@ fn ingest_files(
         });
     }
     let spec = spec::build(&layout, cfg)?;
-    let cols = read_ratings(&layout, &spec, cfg.on_error, progress)?;
-    let seconds_read = started.elapsed().as_secs_f64();
-    let prepared = prepare(cfg, &layout, &spec, cols)?;
-    let written = write_outputs(cfg, &layout, out_dir, prepared, (started, seconds_read));
-    if written.is_err() {
-        remove_outputs(out_dir);
-    }
-    written
-}
-
-/// The ratings file parsed, after the memory guard, under a byte progress bar.
-fn read_ratings(
-    layout: &Layout,
-    spec: &parse::Spec,
-    on_error: OnError,
-    progress: &Progress,
-) -> Result<RawColumns, IngestError> {
     let file_len = std::fs::metadata(&layout.ratings)
         .map(|m| m.len())
         .unwrap_or(0);
-    memory::check_file(&layout.ratings, file_len)?;
-    let bar = progress.bytes(file_len, "ingest");
-    let parsed = parse::read(&layout.ratings, spec, on_error, &bar);
-    bar.finish_and_clear();
-    let cols = parsed?;
-    tracing::debug!(
-        rows = cols.user.len(),
-        "parsed {}",
-        layout.ratings.display()
-    );
-    Ok(cols)
+    let plan = stream::plan(cfg, file_len)?;
+    memory::check_file(&layout.ratings, file_len, plan.budget)?;
+    let spill = stream::spill_dir(out_dir);
+    std::fs::create_dir_all(&spill).map_err(|e| IngestError::io(&spill, e))?;
+    let result = ingest_stream(cfg, &layout, &spec, plan, out_dir, progress, started);
+    let _ = std::fs::remove_dir_all(&spill);
+    if result.is_err() {
+        remove_outputs(out_dir);
+    }
+    result
 }
 
-/// The users and items: dense index → original id, and the metadata by original id.
-struct Entities {
-    user_ids: Ids,
-    item_ids: Ids,
-    items_meta: HashMap<String, ItemMeta>,
-    users_meta: Option<HashMap<String, UserMeta>>,
-}
-
-/// The parsed ratings with dense ids, unknown items and duplicates handled, and the
-/// metadata files read: everything the tables are written from.
-struct Prepared {
-    cols: RawColumns,
-    entities: Entities,
-    meta_rejects: MetaRejects,
-    unknown_item_ratings: u64,
-    duplicates: u64,
-}
-
-fn prepare(
+/// Read (rows to the store), prepare (ids, metadata, unknown items, duplicates), write
+/// (ratings streamed from the store, then users, items, rejects and the summary).
+fn ingest_stream(
     cfg: &Config,
     layout: &Layout,
     spec: &parse::Spec,
-    mut cols: RawColumns,
-) -> Result<Prepared, IngestError> {
-    let densify = |col: &mut Vec<u32>, keys: Option<Vec<Box<[u8]>>>| match keys {
-        Some(keys) => ids::densify_keys(col, keys, cfg.id_order, cfg.encoding),
-        None => ids::densify_raw(col, cfg.id_order),
-    };
-    let mut user_ids = densify(&mut cols.user, cols.user_keys.take());
-    let mut item_ids = densify(&mut cols.item, cols.item_keys.take());
+    plan: stream::Plan,
+    out_dir: &Path,
+    progress: &Progress,
+    started: Instant,
+) -> Result<Summary, IngestError> {
+    let spill = stream::spill_dir(out_dir);
+    let file_len = std::fs::metadata(&layout.ratings)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = progress.bytes(file_len, "ingest");
+    let read = stream::read(cfg, &layout.ratings, spec, plan, &spill, &bar);
+    bar.finish_and_clear();
+    let mut read = read?;
+    tracing::debug!(
+        rows = read.rows(),
+        spilled = read.spilled_bytes(),
+        "parsed {}",
+        layout.ratings.display()
+    );
+    let seconds_read = started.elapsed().as_secs_f64();
+
     let mut reader = catalog::Reader {
         encoding: cfg.encoding,
         on_error: cfg.on_error,
@@ -332,154 +290,96 @@ fn prepare(
         None => Default::default(),
     };
     let unknown_item_ratings = match &layout.items {
-        Some(items) => unknown::apply(
+        Some(items) => read.unknown_items(
             cfg.unknown_items,
             &unknown::Source {
                 ratings: &layout.ratings,
                 items,
                 item_column: spec.item as u64 + 1,
             },
-            &mut cols,
-            &mut user_ids,
-            &mut item_ids,
             |id| items_meta.contains_key(id),
         )?,
         None => 0,
     };
-    let duplicates = remove_duplicates(cfg, layout, &mut cols, &user_ids, &item_ids)?;
-    let users_meta = match &layout.users {
-        Some(p) => Some(catalog::read_users(&mut reader, layout.format, p)?),
-        None => None,
-    };
-    Ok(Prepared {
-        cols,
-        entities: Entities {
-            user_ids,
-            item_ids,
-            items_meta,
-            users_meta,
-        },
-        meta_rejects: reader.rejects,
-        unknown_item_ratings,
-        duplicates,
-    })
-}
-
-/// Checks the row count, then applies `cfg.duplicates`: the rows removed, or the error for
-/// the first repeat.
-fn remove_duplicates(
-    cfg: &Config,
-    layout: &Layout,
-    cols: &mut RawColumns,
-    user_ids: &Ids,
-    item_ids: &Ids,
-) -> Result<u64, IngestError> {
-    let rows_before = cols.user.len();
-    if rows_before == 0 {
+    if read.rows_kept_before_dedup() == 0 {
         return Err(IngestError::Empty {
             path: layout.ratings.clone(),
-            rejected: cols.rejects.len() as u64,
+            rejected: read.cols.rejects.len() as u64,
         });
     }
-    if rows_before >= u32::MAX as usize {
+    if read.rows() >= u32::MAX as u64 {
         return Err(IngestError::TooMany {
             path: layout.ratings.clone(),
             what: "ratings",
             limit: u32::MAX as u64,
         });
     }
-    match dedup::dedup(
-        &mut cols.user,
-        &mut cols.item,
-        &mut cols.rating,
-        &mut cols.timestamp,
-        user_ids.len(),
-        cfg.duplicates,
-    ) {
-        dedup::Outcome::Removed(n) => Ok(n),
-        dedup::Outcome::Repeated(first, again) => Err(IngestError::Duplicate {
-            path: layout.ratings.clone(),
-            line: cols.line_of_row(again),
-            first_line: cols.line_of_row(first),
-            user: user_ids.display(cols.user[again] as usize),
-            item: item_ids.display(cols.item[again] as usize),
-        }),
-    }
-}
+    let dedup = read.dedup(cfg.duplicates, &layout.ratings, &spill, progress)?;
+    let duplicates = dedup.removed;
+    let users_meta = match &layout.users {
+        Some(p) => Some(catalog::read_users(&mut reader, layout.format, p)?),
+        None => None,
+    };
+    let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
 
-/// Per-user and per-item statistics, then the tables, rejects.csv and summary.json.
-/// `times`: when the stage started, and how long reading took.
-fn write_outputs(
-    cfg: &Config,
-    layout: &Layout,
-    out_dir: &Path,
-    mut p: Prepared,
-    (started, seconds_read): (Instant, f64),
-) -> Result<Summary, IngestError> {
-    let cols = &mut p.cols;
-    let (n_users, n_items) = (p.entities.user_ids.len(), p.entities.item_ids.len());
-    let ((user_stats, item_stats), (histogram, sum)) = rayon::join(
-        || {
-            rayon::join(
-                || tables::Stats::compute(&cols.user, &cols.rating, n_users),
-                || tables::Stats::compute(&cols.item, &cols.rating, n_items),
-            )
-        },
-        || rating_histogram(&cols.rating),
-    );
-    let rows_kept = cols.user.len() as u64;
-    let rejects: Vec<(PathBuf, &Reject)> = cols
+    let write_started = Instant::now();
+    let w = read.write(dedup, &out_dir.join(layout::ingest::RATINGS), progress)?;
+    let (n_users, n_items) = (read.user_ids.len(), read.item_ids.len());
+    let users_missing = tables::write_users(
+        &out_dir.join(layout::ingest::USERS),
+        &read.user_ids,
+        &w.user_stats,
+        users_meta.as_ref(),
+    )?;
+    let items_missing = tables::write_items(
+        &out_dir.join(layout::ingest::ITEMS),
+        &read.item_ids,
+        &w.item_stats,
+        &items_meta,
+    )?;
+    let rejects: Vec<(PathBuf, &Reject)> = read
+        .cols
         .rejects
         .iter()
         .map(|r| (layout.ratings.clone(), r))
-        .chain(p.meta_rejects.iter().map(|(p, r)| (p.clone(), r)))
+        .chain(reader.rejects.iter().map(|(p, r)| (p.clone(), r)))
         .collect();
-
-    let write_started = Instant::now();
-    let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
-    let ratings = Ratings {
-        n_users: n_users as u32,
-        n_items: n_items as u32,
-        user: std::mem::take(&mut cols.user),
-        item: std::mem::take(&mut cols.item),
-        rating: std::mem::take(&mut cols.rating),
-        timestamp: cols.timestamp.take(),
-    };
-    let (users_missing, items_missing) = write_tables(
-        cfg,
-        out_dir,
-        &ratings,
-        &p.entities,
-        [&user_stats, &item_stats],
-        &rejects,
-    )?;
+    let rejects_path = out_dir.join(layout::ingest::REJECTS);
+    if cfg.on_error == OnError::Skip || cfg.unknown_items == UnknownItems::Reject {
+        tables::write_rejects(&rejects_path, &rejects)?;
+    } else {
+        // A one-off run into a reused folder must not leave an earlier run's list.
+        let _ = std::fs::remove_file(&rejects_path);
+    }
     let listed = layout.items.is_some();
+    let rows_kept = w.rows;
     let summary = Summary {
         format: detect::format_name(layout.format).to_string(),
         files: layout.files(),
-        rows_read: cols.rows_read,
+        rows_read: read.cols.rows_read,
         rows_kept,
         rejected: rejects.len() as u64,
-        blank_lines: cols.blank_lines,
-        duplicates: p.duplicates,
+        blank_lines: read.cols.blank_lines,
+        duplicates,
         users: n_users as u64,
         items: n_items as u64,
         // Every rated item is either listed (and so not unrated) or missing.
         items_unrated: if listed {
-            p.entities.items_meta.len() as u64 - (n_items as u64 - items_missing)
+            items_meta.len() as u64 - (n_items as u64 - items_missing)
         } else {
             0
         },
         items_without_metadata: if listed { items_missing } else { 0 },
         users_without_metadata: users_missing,
-        unknown_item_ratings: p.unknown_item_ratings,
-        has_timestamps: ratings.timestamp.is_some(),
-        mean_rating: sum / rows_kept as f64,
-        rating_histogram: histogram,
+        unknown_item_ratings,
+        has_timestamps: w.has_timestamps,
+        mean_rating: w.sum / rows_kept as f64,
+        rating_histogram: w.histogram,
         seconds: started.elapsed().as_secs_f64(),
         seconds_read,
         seconds_prepare,
         seconds_write: write_started.elapsed().as_secs_f64(),
+        spilled_bytes: read.spilled_bytes(),
         synthetic: None,
         published: published::check(&layout.ratings, rows_kept, n_users as u64, n_items as u64),
     };
@@ -488,47 +388,4 @@ fn write_outputs(
     }
     write_json(out_dir.join(layout::ingest::SUMMARY), &summary)?;
     Ok(summary)
-}
-
-/// ratings.parquet beside users.parquet, items.parquet and rejects.csv (when kept);
-/// returns how many users and items had no metadata row.
-fn write_tables(
-    cfg: &Config,
-    out_dir: &Path,
-    ratings: &Ratings,
-    e: &Entities,
-    [user_stats, item_stats]: [&tables::Stats; 2],
-    rejects: &[(PathBuf, &Reject)],
-) -> Result<(u64, u64), IngestError> {
-    let (r, meta) = rayon::join(
-        || {
-            recpipe_core::parquet_par::write_ratings(ratings, out_dir.join(layout::ingest::RATINGS))
-                .map(drop)
-                .map_err(IngestError::from)
-        },
-        || -> Result<_, IngestError> {
-            let users_missing = tables::write_users(
-                &out_dir.join(layout::ingest::USERS),
-                &e.user_ids,
-                user_stats,
-                e.users_meta.as_ref(),
-            )?;
-            let items_missing = tables::write_items(
-                &out_dir.join(layout::ingest::ITEMS),
-                &e.item_ids,
-                item_stats,
-                &e.items_meta,
-            )?;
-            let rejects_path = out_dir.join(layout::ingest::REJECTS);
-            if cfg.on_error == OnError::Skip || cfg.unknown_items == UnknownItems::Reject {
-                tables::write_rejects(&rejects_path, rejects)?;
-            } else {
-                // A one-off run into a reused folder must not leave an earlier run's list.
-                let _ = std::fs::remove_file(&rejects_path);
-            }
-            Ok((users_missing, items_missing))
-        },
-    );
-    r?;
-    meta
 }

@@ -16,27 +16,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Per-entity rating count and mean.
+/// Per-entity rating count and mean (counted by the write pass, `stream::Read::write`).
 pub(crate) struct Stats {
     pub n: Vec<u32>,
     pub mean: Vec<f32>,
-}
-
-impl Stats {
-    pub fn compute(idx: &[u32], rating: &[f32], n: usize) -> Stats {
-        let mut count = vec![0u32; n];
-        let mut sum = vec![0f64; n];
-        for (&i, &r) in idx.iter().zip(rating) {
-            count[i as usize] += 1;
-            sum[i as usize] += r as f64;
-        }
-        let mean = sum
-            .iter()
-            .zip(&count)
-            .map(|(&s, &c)| if c == 0 { 0.0 } else { (s / c as f64) as f32 })
-            .collect();
-        Stats { n: count, mean }
-    }
 }
 
 fn batch(

@@ -12,6 +12,7 @@ mod error;
 mod memory;
 mod predefined;
 mod strategies;
+mod stream;
 mod summary;
 
 pub use config::{Config, Strategy};
@@ -64,13 +65,33 @@ impl Stage for SplitStage {
 }
 
 /// Splits the ingest artifact in `ingest_dir` into `out_dir`; the stage without the runner.
+/// In memory when the memory guard allows it, else streamed row group by row group.
 pub fn split(
     cfg: &Config,
     ingest_dir: &Path,
     out_dir: &Path,
     progress: &Progress,
 ) -> Result<Summary, SplitError> {
+    split_within(cfg, ingest_dir, out_dir, progress, None)
+}
+
+/// [`split`] with `budget`, the bytes the in-memory path may take (None: what the memory
+/// guard allows). Above it every strategy but `predefined` streams the ratings table
+/// (`stream.rs`), with the same tables and summary as in memory.
+pub fn split_within(
+    cfg: &Config,
+    ingest_dir: &Path,
+    out_dir: &Path,
+    progress: &Progress,
+    budget: Option<u64>,
+) -> Result<Summary, SplitError> {
     cfg.validate()?;
+    if cfg.strategy != Strategy::Predefined {
+        let path = ingest_dir.join(layout::ingest::RATINGS);
+        if !memory::in_memory_fits(&path, budget) {
+            return stream::split(cfg, &path, out_dir, progress);
+        }
+    }
     let (ratings, mut part, dropped_min_ratings) = assign(cfg, ingest_dir)?;
     let dropped_cold = if cfg.drop_cold_start {
         strategies::drop_cold_start(

@@ -17,18 +17,23 @@ use crate::error::{Result, TrainError};
 /// Why the CUDA backend cannot train `cfg`'s model, if it cannot: it trains `dot` and
 /// `dot_bias` (per-rating and mini-batch; k up to the dot / dot_bias kernels' KMAX), the
 /// neural models (`mlp`, `hybrid`, `classifier`) and `autorec` (any k: its kernels loop
-/// over the hidden units).
+/// over the hidden units), and the ranking models `ease` and `ials` (k up to the iALS
+/// kernel's KMAX) and `bpr` (k up to the BPR kernel's KMAX).
 pub fn cuda_refuses(cfg: &Config) -> Option<String> {
-    let autorec = cfg.model == ModelKind::Autorec;
-    if !cfg.model.is_embedding() && !cfg.model.is_neural() && !autorec {
-        return Some(format!(
-            "the CUDA backend trains dot / dot_bias / mlp / hybrid / classifier / autorec; `{}` is not on it yet",
-            cfg.model
-        ));
-    }
-    let kmax = recpipe_cuda::mf::KMAX;
-    (cfg.model.is_embedding() && cfg.k() > kmax)
-        .then(|| format!("k = {} is above the CUDA kernels' {kmax}", cfg.k()))
+    // The kernels that hold a row of k factors in registers have a widest k.
+    let (kernels, kmax) = match cfg.model {
+        m if m.is_embedding() => ("kernels'", recpipe_cuda::mf::KMAX),
+        ModelKind::Ials => ("iALS kernel's", recpipe_cuda::ials::KMAX),
+        ModelKind::Bpr => ("BPR kernel's", recpipe_cuda::bpr::KMAX),
+        m if m.is_neural() || matches!(m, ModelKind::Autorec | ModelKind::Ease) => return None,
+        other => {
+            return Some(format!(
+                "the CUDA backend trains dot / dot_bias / mlp / hybrid / classifier / autorec / \
+                 ease / ials / bpr; `{other}` is not on it yet"
+            ));
+        }
+    };
+    (cfg.k() > kmax).then(|| format!("k = {} is above the CUDA {kernels} {kmax}", cfg.k()))
 }
 
 /// The CUDA devices the driver lists, or why there are none.
@@ -163,13 +168,13 @@ mod tests {
             Device::Cpu
         );
         let mlp = Config {
-            model: ModelKind::Ease,
+            model: ModelKind::Blend,
             device: DeviceChoice::Cuda(0),
             ..Config::default()
         };
         let e = select(&mlp).unwrap_err().to_string();
         assert!(
-            e.contains("`ease` is not on it yet") && e.contains("device = \"cpu\""),
+            e.contains("`blend` is not on it yet") && e.contains("device = \"cpu\""),
             "{e}"
         );
         // autorec's kernels loop over its hidden units: KMAX is the dot / dot_bias kernels'.
@@ -198,7 +203,42 @@ mod tests {
             ..wide
         };
         assert_eq!(select(&wide).unwrap(), Device::Cpu);
-        // auto never fails: it trains ease on the cpu.
+        // EASE and iALS are on it (iALS up to its kernel's k).
+        for model in [ModelKind::Ease, ModelKind::Ials] {
+            let ranking = Config {
+                model,
+                ..Config::default()
+            };
+            assert_eq!(cuda_refuses(&ranking), None, "{model:?}");
+        }
+        let wide_ials = Config {
+            model: ModelKind::Ials,
+            k: Some(300),
+            ..Config::default()
+        };
+        let why = cuda_refuses(&wide_ials).expect("k above the kernel's");
+        assert!(
+            why.contains("k = 300 is above the CUDA iALS kernel's 256"),
+            "{why}"
+        );
+        // BPR is on it up to its kernel's k; `auto` trains a wider one on the cpu.
+        let bpr = Config {
+            model: ModelKind::Bpr,
+            ..Config::default()
+        };
+        assert_eq!(cuda_refuses(&bpr), None);
+        let wide_bpr = Config {
+            k: Some(300),
+            device: DeviceChoice::Auto,
+            ..bpr
+        };
+        let why = cuda_refuses(&wide_bpr).expect("k above the kernel's");
+        assert!(
+            why.contains("k = 300 is above the CUDA BPR kernel's 256"),
+            "{why}"
+        );
+        assert_eq!(select(&wide_bpr).unwrap(), Device::Cpu);
+        // auto never fails: a model off the CUDA backend trains on the cpu.
         let auto = Config {
             device: DeviceChoice::Auto,
             ..mlp

@@ -29,23 +29,65 @@ pub(crate) fn run_epochs(
     let data = RatingsView::from(train);
     let (spec, steps_per_epoch) = model_spec(cfg, train, valid, item_features);
     memory::check(&spec, train.len(), valid.len())?;
-    let mut trainer = backend.trainer(&spec)?;
+    let trainer = backend.trainer(&spec)?;
+    let sets = Sets {
+        data,
+        n_train: train.len(),
+        valid,
+        shuffle: true,
+    };
+    run_loop(
+        cfg,
+        &spec,
+        steps_per_epoch,
+        sets,
+        trainer,
+        progress,
+        backend.device(),
+        threads,
+    )
+}
+
+/// What the epoch loop trains on: `data` (empty when the trainer already holds its
+/// ratings, as the streamed grid does) of `n_train` ratings, and the valid set; `shuffle`
+/// false skips the per-epoch order a trainer that fixes its own never reads.
+pub(crate) struct Sets<'a> {
+    pub data: RatingsView<'a>,
+    pub n_train: usize,
+    pub valid: &'a Ratings,
+    pub shuffle: bool,
+}
+
+/// The epochs of `trainer`, built for `spec`: shuffle, train, check, validate, keep.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_loop(
+    cfg: &Config,
+    spec: &ModelSpec,
+    steps_per_epoch: usize,
+    sets: Sets<'_>,
+    mut trainer: Box<dyn Trainer>,
+    progress: &Progress,
+    device: Device,
+    threads: usize,
+) -> Result<TrainResult> {
+    let valid = sets.valid;
     let run = Run {
         cfg,
-        data,
+        data: sets.data,
         valid: RatingsView::from(valid),
         schedule: Schedule::new(cfg, steps_per_epoch),
         steps_per_epoch,
         // One bar over every epoch's batches, so its rate and ETA are the whole run's.
         bar: progress.count(cfg.epochs.saturating_mul(steps_per_epoch) as u64, "train"),
         progress,
-        device: backend.device(),
+        device,
     };
-    let mut order: Vec<u32> = (0..train.len() as u32).collect();
+    let n_order = if sets.shuffle { sets.n_train } else { 0 };
+    let mut order: Vec<u32> = (0..n_order as u32).collect();
     let mut shuffle_rng = rng::Rng::stream(cfg.seed, 2);
     let mut history = History {
         epochs: Vec::new(),
-        device: backend.device().name(),
+        device: device.name(),
     };
     let mut keep = KeepBest::new(cfg);
     let mut watch = Watch::new(valid, spec.global_mean, cfg.lr);
@@ -55,13 +97,13 @@ pub(crate) fn run_epochs(
         let done = run.epoch(epoch, &order, trainer.as_mut())?;
         history
             .epochs
-            .push(done.record(epoch, cfg.epochs, train.len()));
+            .push(done.record(epoch, cfg.epochs, sets.n_train));
         // An exploded epoch is never the best one.
         let exploded = watch.epoch(epoch, done.loss, done.metrics.map(|m| m.rmse));
         let stop = keep.epoch(epoch, done.metrics, exploded, trainer.as_ref());
         if let Some(message) = trainer.failure() {
             return Err(TrainError::Cuda {
-                device: backend.device().name(),
+                device: device.name(),
                 message: format!("copying epoch {epoch}'s weights back: {message}"),
             });
         }
@@ -75,10 +117,9 @@ pub(crate) fn run_epochs(
     watch.check_result(kept.map(|(e, m, _)| (*e, (!valid.is_empty()).then_some(m.rmse))))?;
     let (best_epoch, best_metrics, tensors) =
         keep.best.expect("check_result refuses no kept epoch");
-    let device = backend.device();
     Ok(TrainResult {
         checkpoint: Checkpoint {
-            meta: model_meta(cfg, &spec, best_epoch, device),
+            meta: model_meta(cfg, spec, best_epoch, device),
             tensors,
         },
         history,
@@ -121,6 +162,43 @@ fn model_spec(
     (spec, steps_per_epoch)
 }
 
+/// [`model_spec`] of an embedding model from the train set's figures alone (streamed
+/// training): `n_train` ratings of mean `mean` (f64, summed in row order as
+/// `Ratings::mean_rating` does) in `lo..=hi`.
+pub(crate) fn embedding_spec(
+    cfg: &Config,
+    (n_users, n_items): (usize, usize),
+    n_train: usize,
+    mean: f64,
+    (lo, hi): (f32, f32),
+) -> (ModelSpec, usize) {
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
+    let y_range = match cfg.y_range {
+        YRange::None => None,
+        YRange::Range(lo, hi) => Some([lo, hi]),
+        YRange::Auto => Some(auto_range(lo, hi)),
+    };
+    let spec = ModelSpec {
+        cfg: cfg.clone(),
+        kind: cfg.model,
+        n_users,
+        n_items,
+        k: cfg.k(),
+        global_mean: mean as f32,
+        y_range,
+        classes: None,
+        item_features: None,
+        expected_steps: steps_per_epoch.saturating_mul(cfg.epochs),
+    };
+    (spec, steps_per_epoch)
+}
+
+/// `y_range = "auto"` of ratings in `lo..=hi`.
+fn auto_range(lo: f32, hi: f32) -> [f32; 2] {
+    let margin = ((hi - lo) * 0.1).max(0.1);
+    [lo - margin, hi + margin]
+}
+
 /// Resolves `y_range = "auto"`: the training ratings' range widened by 10% on each side, so
 /// the sigmoid can reach the extreme ratings (fastai's (0, 5.5) for 0.5..5 stars).
 fn resolve_y_range(cfg: &Config, train: &Ratings) -> Option<[f32; 2]> {
@@ -134,8 +212,7 @@ fn resolve_y_range(cfg: &Config, train: &Ratings) -> Option<[f32; 2]> {
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &r| {
                     (a.min(r), b.max(r))
                 });
-            let margin = ((hi - lo) * 0.1).max(0.1);
-            Some([lo - margin, hi + margin])
+            Some(auto_range(lo, hi))
         }
     }
 }

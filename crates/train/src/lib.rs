@@ -21,6 +21,7 @@ mod predict;
 pub mod ranking;
 mod rng;
 mod schedule;
+mod streamed;
 
 pub use backend::{Backend, Device, EpochTask, Family, Metrics, ModelSpec, RatingsView, Trainer};
 pub use config::{BlendWeights, Config, ModelKind, OptimizerKind, YRange};
@@ -28,6 +29,7 @@ pub use error::{Result, TrainError};
 pub use history::{Epoch, History};
 pub use predict::{Fallback, predict_ids};
 pub use schedule::Schedule;
+pub use streamed::train_streamed;
 
 use recpipe_core::layout;
 use recpipe_core::model::Checkpoint;
@@ -84,13 +86,24 @@ impl Stage for TrainStage {
 
     fn run(cfg: &Config, inputs: &Inputs, out: &OutDir, progress: &Progress) -> Result<Outputs> {
         let split = inputs.nearest("split")?;
-        let train = Ratings::read(split.file(layout::split::TRAIN))?;
+        let train_path = split.file(layout::split::TRAIN);
         let valid_path = split.file(layout::split::VALID);
         let valid = if valid_path.exists() {
             Ratings::read(&valid_path)?
         } else {
             Ratings::default()
         };
+        // Per-rating SGD on a train table too big to read whole streams it (issue #18).
+        let n_train = recpipe_core::parquet_io::row_count(&train_path).unwrap_or(0);
+        if cfg.model != ModelKind::Blend
+            && !streamed::in_memory_fits(n_train, valid.len(), None)
+            && streamed::streams(cfg)?
+        {
+            let result = train_streamed(cfg, &train_path, &valid, progress)?;
+            result.save(out.dir())?;
+            return Ok(result.outputs());
+        }
+        let train = Ratings::read(&train_path)?;
         if train.is_empty() {
             return Err(TrainError::EmptyTrain {
                 path: split.file(layout::split::TRAIN),

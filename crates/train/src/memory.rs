@@ -47,7 +47,12 @@ pub(crate) fn estimate(spec: &ModelSpec, n_train: usize, n_valid: usize) -> Need
             let dim = k.saturating_add(usize::from(spec.kind == ModelKind::DotBias));
             let w = product(&[rows, dim]);
             need.add("user/item tables", w, F32);
-            need.add(optimizer_name(spec), w, F32 * state_slots(spec));
+            if !per_rating(&spec.cfg) {
+                need.add(optimizer_name(spec), w, F32 * state_slots(spec));
+            } else if spec.cfg.optimizer == OptimizerKind::Adagrad {
+                // The grid's Adagrad keeps one squared-gradient sum per row; its sgd none.
+                need.add(optimizer_name(spec), rows as u64, F32);
+            }
             need.add(
                 "init buffer",
                 product(&[spec.n_users.max(spec.n_items), k]),
@@ -64,7 +69,11 @@ pub(crate) fn estimate(spec: &ModelSpec, n_train: usize, n_valid: usize) -> Need
     need.add("batches", product(&[bs, k.saturating_add(1), 4]), F32);
     need.add("shuffled order", n_train as u64, 4);
     need.add("validation predictions", n_valid as u64, 2 * F32);
-    need.add("step schedule", spec.expected_steps as u64, 3 * 8);
+    // The per-step history of the batched optimizers' lazy catch-up (rowopt.rs); the
+    // per-rating grid steps rows in place and keeps none.
+    if !per_rating(&spec.cfg) {
+        need.add("step schedule", spec.expected_steps as u64, 3 * 8);
+    }
     need
 }
 
@@ -107,7 +116,11 @@ pub(crate) fn check(spec: &ModelSpec, n_train: usize, n_valid: usize) -> Result<
     };
     let need = estimate(spec, n_train, n_valid);
     // Per-step state is sized by the number of steps the whole run takes.
-    let steps = product(&[spec.expected_steps, 3 * 8]);
+    let steps = if per_rating(&spec.cfg) {
+        0
+    } else {
+        product(&[spec.expected_steps, 3 * 8])
+    };
     let hint = if steps >= need.total() / 2 {
         format!("epochs (now {}) or raise batch_size", spec.cfg.epochs)
     } else {

@@ -59,7 +59,7 @@ fn best(r: &TrainResult) -> f64 {
 /// shuffle), for sgd and Adagrad.
 #[test]
 fn harness_per_rating_learns_as_the_cpu_backend_does() {
-    // Small, but trained to convergence: the harness runs each warp as 32 host threads.
+    // Small, but trained to convergence.
     let p = planted(40, 30, 2, 1200, 0.1);
     for (opt, lr) in [(OptimizerKind::Sgd, 0.03), (OptimizerKind::Adagrad, 0.4)] {
         let cfg = per_rating(6, 15, opt, lr);

@@ -33,7 +33,7 @@ fn best(r: &TrainResult) -> f64 {
 }
 
 /// The harness device with its grid-stride launches on one block of two warps (the GEMM's
-/// own blocks stay as the host code sizes them): few host threads per launch.
+/// own blocks stay as the host code sizes them): few fibers per launch.
 fn harness() -> (Arc<HostAccel>, CudaBackend) {
     let accel = Arc::new(HostAccel::with_shape(Launch { grid: 1, block: 64 }));
     let b = CudaBackend::on(accel.clone(), Device::Cuda(0), Schedule::Sequential);

@@ -50,8 +50,21 @@ pub struct Reject {
 /// Parsed columns with ids still in their per-column code space: raw integer values, or
 /// first-seen codes into `keys` for interned columns.
 pub(crate) struct RawColumns {
+    /// The rows themselves go to a [`RowSink`]; only [`read`] (tests) fills these.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "filled by the test-only `read`")
+    )]
     pub user: Vec<u32>,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "filled by the test-only `read`")
+    )]
     pub item: Vec<u32>,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "filled by the test-only `read`")
+    )]
     pub rating: Vec<f32>,
     pub timestamp: Option<Vec<i64>>,
     pub user_keys: Option<Vec<Box<[u8]>>>,
@@ -100,7 +113,74 @@ fn sub_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
     out
 }
 
-/// The columns parsed so far, with the file-wide id dictionaries.
+/// Where parsed rows go, chunk by chunk in file order, with ids already in their file-wide
+/// code space (raw values, or first-seen codes of the interned columns).
+pub(crate) trait RowSink {
+    /// A size hint from the first block: about this many rows are coming.
+    fn reserve(&mut self, _rows: usize) {}
+    /// `interned`: whether the user and item values are first-seen codes into the file-wide
+    /// dictionaries rather than raw integer ids.
+    fn push(
+        &mut self,
+        interned: [bool; 2],
+        user: &[u32],
+        item: &[u32],
+        rating: &[f32],
+        ts: Option<&[i64]>,
+    ) -> Result<(), IngestError>;
+    /// The parse starts again from the first row (ids must be interned): forget every row.
+    fn restart(&mut self);
+}
+
+/// The sink of [`read`]: every row in memory, as [`RawColumns`] columns.
+#[cfg(test)]
+struct Columns {
+    user: Vec<u32>,
+    item: Vec<u32>,
+    rating: Vec<f32>,
+    timestamp: Option<Vec<i64>>,
+}
+
+#[cfg(test)]
+impl RowSink for Columns {
+    fn reserve(&mut self, est: usize) {
+        self.user.reserve(est);
+        self.item.reserve(est);
+        self.rating.reserve(est);
+        if let Some(t) = self.timestamp.as_mut() {
+            t.reserve(est);
+        }
+    }
+
+    fn push(
+        &mut self,
+        _interned: [bool; 2],
+        user: &[u32],
+        item: &[u32],
+        rating: &[f32],
+        ts: Option<&[i64]>,
+    ) -> Result<(), IngestError> {
+        self.user.extend_from_slice(user);
+        self.item.extend_from_slice(item);
+        self.rating.extend_from_slice(rating);
+        if let (Some(t), Some(ts)) = (self.timestamp.as_mut(), ts) {
+            t.extend_from_slice(ts);
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        self.user.clear();
+        self.item.clear();
+        self.rating.clear();
+        if let Some(t) = self.timestamp.as_mut() {
+            t.clear();
+        }
+    }
+}
+
+/// The line bookkeeping of the rows parsed so far (the rows themselves went to the sink),
+/// with the file-wide id dictionaries.
 struct Acc {
     cols: RawColumns,
     user_global: Dict,
@@ -132,7 +212,13 @@ impl Acc {
 
     /// Drops the byte-order mark and the header from the first block, and sizes the
     /// columns once from its density, so appending never doubles a multi-GB vector.
-    fn first_block(&mut self, buf: &mut Vec<u8>, spec: &Spec, eof: bool, file_len: u64) -> u64 {
+    fn first_block(
+        &mut self,
+        buf: &mut Vec<u8>,
+        spec: &Spec,
+        (eof, file_len): (bool, u64),
+        sink: &mut impl RowSink,
+    ) -> u64 {
         let mut prefix = buf.len() - text::strip_bom(buf).len();
         if spec.header {
             prefix += memchr::memchr(b'\n', &buf[prefix..]).map_or(buf.len() - prefix, |p| p + 1);
@@ -142,12 +228,7 @@ impl Acc {
         if !eof && !buf.is_empty() {
             let lines = memchr::memchr_iter(b'\n', buf).count().max(1);
             let est = (file_len as f64 / buf.len() as f64 * lines as f64 * 1.01) as usize;
-            self.cols.user.reserve(est);
-            self.cols.item.reserve(est);
-            self.cols.rating.reserve(est);
-            if let Some(t) = self.cols.timestamp.as_mut() {
-                t.reserve(est);
-            }
+            sink.reserve(est);
         }
         prefix as u64
     }
@@ -176,7 +257,12 @@ fn merge_codes(codes: &mut [u32], local: &Dict, global: &mut Dict) {
     }
 }
 
-fn append(acc: &mut Acc, c: &mut ChunkOut, modes: [IdMode; 2]) {
+fn append(
+    acc: &mut Acc,
+    c: &mut ChunkOut,
+    modes: [IdMode; 2],
+    sink: &mut impl RowSink,
+) -> Result<(), IngestError> {
     if modes[0] == IdMode::Interned {
         merge_codes(&mut c.user, &c.user_dict, &mut acc.user_global);
     }
@@ -184,12 +270,9 @@ fn append(acc: &mut Acc, c: &mut ChunkOut, modes: [IdMode; 2]) {
         merge_codes(&mut c.item, &c.item_dict, &mut acc.item_global);
     }
     let cols = &mut acc.cols;
-    cols.user.extend_from_slice(&c.user);
-    cols.item.extend_from_slice(&c.item);
-    cols.rating.extend_from_slice(&c.rating);
-    if let Some(ts) = cols.timestamp.as_mut() {
-        ts.extend_from_slice(&c.ts);
-    }
+    let ts = cols.timestamp.is_some().then_some(&c.ts[..]);
+    let interned = modes.map(|m| m == IdMode::Interned);
+    sink.push(interned, &c.user, &c.item, &c.rating, ts)?;
     // Local line index 0 of this chunk is global line `line_base + 1`.
     let base = acc.line_base + 1;
     cols.skipped_lines
@@ -201,6 +284,7 @@ fn append(acc: &mut Acc, c: &mut ChunkOut, modes: [IdMode; 2]) {
     cols.blank_lines += c.blank;
     cols.rows_read += c.lines - c.blank;
     acc.line_base += c.lines;
+    Ok(())
 }
 
 fn read_block(
@@ -231,9 +315,9 @@ fn read_block(
 fn attempt(
     path: &Path,
     spec: &Spec,
-    modes: [IdMode; 2],
-    on_error: OnError,
+    (modes, on_error): ([IdMode; 2], OnError),
     bar: &indicatif::ProgressBar,
+    sink: &mut (impl RowSink + Send),
 ) -> Result<Attempt, IngestError> {
     let mut file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
     let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -244,14 +328,17 @@ fn attempt(
     let mut buf: Vec<u8> = Vec::with_capacity(block);
     // The next block is read into `spare` while the current one is parsed.
     let mut spare: Vec<u8> = Vec::with_capacity(block);
-    // One output buffer per sub-chunk, reused block after block.
+    // One output buffer per sub-chunk, reused block after block; the previous block's
+    // buffers are handed to the sink while this block is parsed.
     let mut pool: Vec<ChunkOut> = Vec::new();
+    let mut prev: Vec<ChunkOut> = Vec::new();
+    let mut prev_n = 0usize;
     let mut first = true;
     let mut eof = read_block(&mut file, &mut buf, block, path)?;
     loop {
         if first {
             first = false;
-            bar.inc(acc.first_block(&mut buf, spec, eof, file_len));
+            bar.inc(acc.first_block(&mut buf, spec, (eof, file_len), sink));
         }
         let cut = if eof {
             buf.len()
@@ -272,30 +359,28 @@ fn attempt(
             pool.resize_with(chunks.len(), ChunkOut::default);
         }
         let outs = &mut pool[..chunks.len()];
-        let ((), next_eof) = rayon::join(
+        let (done, acc_ref, sink_ref) = (&mut prev[..prev_n], &mut acc, &mut *sink);
+        let ((), (stop, next_eof)) = rayon::join(
             || {
                 outs.par_iter_mut()
                     .zip(chunks.par_iter())
                     .for_each(|(o, c)| parse_chunk_into(o, c, spec, modes, fail_fast))
             },
             || {
-                if eof {
+                let stop = drain(acc_ref, done, modes, fail_fast, sink_ref);
+                let next = if eof {
                     Ok(true)
                 } else {
                     read_block(&mut file, &mut spare, block, path)
-                }
+                };
+                (stop, next)
             },
         );
-        for o in outs.iter_mut() {
-            if o.needs_interning.iter().any(|&b| b) {
-                return Ok(Attempt::Restart(o.needs_interning));
-            }
-            let failed = fail_fast && !o.rejects.is_empty();
-            append(&mut acc, o, modes);
-            if failed {
-                return Ok(Attempt::Done(Box::new(acc.cols)));
-            }
+        if let Some(stop) = stop? {
+            return Ok(stop.attempt(acc));
         }
+        std::mem::swap(&mut pool, &mut prev);
+        prev_n = chunks.len();
         bar.inc(cut as u64);
         if eof {
             break;
@@ -303,20 +388,88 @@ fn attempt(
         eof = next_eof?;
         std::mem::swap(&mut buf, &mut spare);
     }
+    if let Some(stop) = drain(&mut acc, &mut prev[..prev_n], modes, fail_fast, sink)? {
+        return Ok(stop.attempt(acc));
+    }
     Ok(Attempt::Done(Box::new(acc.finish(modes))))
 }
 
-/// Parse the ratings file. With on_error = fail, the first bad row is returned as the
-/// error; with skip, the rejects are in the result.
+/// Why appending parsed chunks stopped early.
+enum Stop {
+    Restart([bool; 2]),
+    /// on_error = fail and a chunk had a bad row: the rows up to it are in.
+    Failed,
+}
+
+impl Stop {
+    fn attempt(self, acc: Acc) -> Attempt {
+        match self {
+            Stop::Restart(flags) => Attempt::Restart(flags),
+            Stop::Failed => Attempt::Done(Box::new(acc.cols)),
+        }
+    }
+}
+
+/// Appends parsed chunks in order, up to the first that needs interning or holds a bad row
+/// with on_error = fail.
+fn drain(
+    acc: &mut Acc,
+    outs: &mut [ChunkOut],
+    modes: [IdMode; 2],
+    fail_fast: bool,
+    sink: &mut impl RowSink,
+) -> Result<Option<Stop>, IngestError> {
+    for o in outs.iter_mut() {
+        if o.needs_interning.iter().any(|&b| b) {
+            return Ok(Some(Stop::Restart(o.needs_interning)));
+        }
+        let failed = fail_fast && !o.rejects.is_empty();
+        append(acc, o, modes, sink)?;
+        if failed {
+            return Ok(Some(Stop::Failed));
+        }
+    }
+    Ok(None)
+}
+
+/// Parse the ratings file into memory. With on_error = fail, the first bad row is returned
+/// as the error; with skip, the rejects are in the result.
+#[cfg(test)]
 pub(crate) fn read(
     path: &Path,
     spec: &Spec,
     on_error: OnError,
     bar: &indicatif::ProgressBar,
 ) -> Result<RawColumns, IngestError> {
+    let mut sink = Columns {
+        user: Vec::new(),
+        item: Vec::new(),
+        rating: Vec::new(),
+        timestamp: spec.timestamp.map(|_| Vec::new()),
+    };
+    let mut cols = read_into(path, spec, on_error, bar, &mut sink)?;
+    cols.user = sink.user;
+    cols.item = sink.item;
+    cols.rating = sink.rating;
+    cols.timestamp = sink.timestamp;
+    Ok(cols)
+}
+
+/// Parse the ratings file, handing the rows to `sink` block by block (one block's rows go
+/// to the sink while the next is parsed); the result holds the
+/// line bookkeeping, rejects and id dictionaries, with empty row columns. With on_error =
+/// fail, the first bad row is returned as the error; with skip, the rejects are in the
+/// result.
+pub(crate) fn read_into(
+    path: &Path,
+    spec: &Spec,
+    on_error: OnError,
+    bar: &indicatif::ProgressBar,
+    sink: &mut (impl RowSink + Send),
+) -> Result<RawColumns, IngestError> {
     let mut modes = [IdMode::Raw; 2];
     loop {
-        match attempt(path, spec, modes, on_error, bar)? {
+        match attempt(path, spec, (modes, on_error), bar, sink)? {
             Attempt::Done(cols) => {
                 if on_error == OnError::Fail
                     && let Some(r) = cols.rejects.first()
@@ -332,6 +485,7 @@ pub(crate) fn read(
                 return Ok(*cols);
             }
             Attempt::Restart(flags) => {
+                sink.restart();
                 for (m, f) in modes.iter_mut().zip(flags) {
                     if f {
                         *m = IdMode::Interned;

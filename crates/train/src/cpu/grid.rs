@@ -63,8 +63,9 @@ struct Grid {
     /// Start of cell (s, b) at s·GRID + b, the cell of user block b and item block
     /// (b + s) mod GRID; GRID² + 1 entries.
     off: Vec<usize>,
-    /// Which data it was built from (pointer, length), to rebuild if that changes.
-    source: (usize, usize),
+    /// Which data it was built from (pointer, length), to rebuild if that changes; None
+    /// for a grid streamed from a file ([`GridTrainer::load_grid`]), kept for every epoch.
+    source: Option<(usize, usize)>,
 }
 
 pub struct GridTrainer {
@@ -317,20 +318,23 @@ impl GridTrainer {
         }
     }
 
-    fn build_grid(&self, data: RatingsView<'_>) -> Grid {
+    /// The cell of user id `user` and item id `item`, and their rows inside it.
+    #[inline]
+    fn cell_of(&self, user: u32, item: u32) -> (usize, u32, u32) {
         let (cu, ci) = (self.cu, self.ci);
-        let cell_of = |r: usize| {
-            let (u, i) = (
-                self.urow[data.user[r] as usize] as usize,
-                self.irow[data.item[r] as usize] as usize,
-            );
-            let (bu, bi) = (u / cu, i / ci);
-            let s = (bi + GRID - bu) % GRID;
-            (s * GRID + bu, (u - bu * cu) as u32, (i - bi * ci) as u32)
-        };
+        let (u, i) = (
+            self.urow[user as usize] as usize,
+            self.irow[item as usize] as usize,
+        );
+        let (bu, bi) = (u / cu, i / ci);
+        let s = (bi + GRID - bu) % GRID;
+        (s * GRID + bu, (u - bu * cu) as u32, (i - bi * ci) as u32)
+    }
+
+    fn build_grid(&self, data: RatingsView<'_>) -> Grid {
         let mut off = vec![0usize; GRID * GRID + 1];
         for r in 0..data.len() {
-            off[cell_of(r).0 + 1] += 1;
+            off[self.cell_of(data.user[r], data.item[r]).0 + 1] += 1;
         }
         for c in 0..GRID * GRID {
             off[c + 1] += off[c];
@@ -338,7 +342,7 @@ impl GridTrainer {
         let mut next = off.clone();
         let mut cells = vec![Cell { u: 0, i: 0, r: 0.0 }; data.len()];
         for r in 0..data.len() {
-            let (c, u, i) = cell_of(r);
+            let (c, u, i) = self.cell_of(data.user[r], data.item[r]);
             cells[next[c]] = Cell {
                 u,
                 i,
@@ -349,8 +353,71 @@ impl GridTrainer {
         Grid {
             cells,
             off,
-            source: (data.user.as_ptr() as usize, data.len()),
+            source: Some((data.user.as_ptr() as usize, data.len())),
         }
+    }
+
+    /// Builds the grid straight from the train table in `file`, two passes over its row
+    /// groups (count the cells, then place the ratings), so the ratings are held once, as
+    /// cells, never as columns too: the same cells in the same order as [`Self::build_grid`]
+    /// of the table read whole. Epochs then train on it whatever data they are given.
+    pub(crate) fn load_grid(
+        &mut self,
+        file: &recpipe_core::ratings_stream::RatingsFile,
+        progress: &recpipe_core::Progress,
+    ) -> crate::Result<()> {
+        use recpipe_core::ratings_stream::Columns;
+        let ids = Columns {
+            user: true,
+            item: true,
+            ..Columns::default()
+        };
+        let mut off = vec![0usize; GRID * GRID + 1];
+        let bar = progress.count(file.rows as u64, "train: cells");
+        file.for_each(ids, |c| {
+            for (&u, &i) in c.user.iter().zip(c.item) {
+                off[self.cell_of(u, i).0 + 1] += 1;
+            }
+            bar.inc(c.user.len() as u64);
+            Ok::<(), crate::TrainError>(())
+        })?;
+        bar.finish_and_clear();
+        for c in 0..GRID * GRID {
+            off[c + 1] += off[c];
+        }
+        let mut next = off.clone();
+        let mut cells = vec![Cell { u: 0, i: 0, r: 0.0 }; off[GRID * GRID]];
+        let bar = progress.count(file.rows as u64, "train: grid");
+        let cols = Columns {
+            rating: true,
+            ..ids
+        };
+        file.for_each(cols, |c| {
+            for ((&u, &i), &r) in c.user.iter().zip(c.item).zip(c.rating) {
+                let (cell, u, i) = self.cell_of(u, i);
+                // A file that changed between the passes must not write out of bounds.
+                let slot = cells
+                    .get_mut(next[cell])
+                    .filter(|_| next[cell] < off[cell + 1]);
+                let Some(slot) = slot else {
+                    return Err(crate::TrainError::Data {
+                        path: file.path.clone(),
+                        message: "the table changed while it was read; run again".into(),
+                    });
+                };
+                *slot = Cell { u, i, r };
+                next[cell] += 1;
+            }
+            bar.inc(c.user.len() as u64);
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        self.grid = Some(Grid {
+            cells,
+            off,
+            source: None,
+        });
+        Ok(())
     }
 
     fn raw(&self, u: usize, i: usize) -> f32 {
@@ -491,7 +558,8 @@ impl Trainer for GridTrainer {
         // The grid fixes its own order (shuffled within cells), so `task.order` is unused.
         let data = task.data;
         let source = (data.user.as_ptr() as usize, data.len());
-        if self.grid.as_ref().is_none_or(|g| g.source != source) {
+        let stale = |g: &Grid| g.source.is_some_and(|s| s != source);
+        if self.grid.as_ref().is_none_or(stale) {
             self.grid = Some(self.build_grid(data));
         }
         self.epoch += 1;

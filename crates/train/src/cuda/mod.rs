@@ -11,6 +11,7 @@
 //! ([`Family::AutoRec`], `autorec.rs`).
 
 mod autorec;
+pub(crate) mod bpr;
 mod minibatch;
 mod neural;
 mod per_rating;
@@ -60,6 +61,11 @@ impl CudaBackend {
             device: Device::Cuda(n),
             schedule: Schedule::Hogwild,
         })
+    }
+
+    /// The device it trains on (the ranking models take it directly).
+    pub fn accel(&self) -> Arc<dyn Accel> {
+        self.accel.clone()
     }
 
     /// A backend on any accel (the harness's in tests), recorded as `device`.

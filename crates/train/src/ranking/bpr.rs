@@ -70,20 +70,23 @@ impl BprParams {
 
 /// A positive with cell-local row indices.
 #[derive(Debug, Clone, Copy, Default)]
-struct Cell {
+pub(crate) struct Cell {
     u: u32,
     i: u32,
 }
 
-/// A BPR model being trained: call [`Bpr::epoch`] `epochs` times, then [`Bpr::factors`].
+/// The FPSGD grid of a run and its seeded streams: which (u, i, j) triples an epoch steps,
+/// in which order. The cpu steps them on its dealt tables ([`Bpr`]); the CUDA backend
+/// (`cuda/bpr.rs`) takes them as ids ([`Grid::sub_epoch_ids`]) and steps them on the
+/// device, so a seed gives both the same triples in the same order. Negatives depend on
+/// the data and the seed only, never on the weights.
 #[derive(Debug)]
-pub struct Bpr<'a> {
-    p: BprParams,
+pub(crate) struct Grid<'a> {
     data: &'a Interactions,
+    seed: u64,
+    negatives: usize,
     /// Blocks per side.
     g: usize,
-    /// Lanes per row.
-    nl: usize,
     /// Rows per block.
     cu: usize,
     ci: usize,
@@ -93,12 +96,238 @@ pub struct Bpr<'a> {
     /// Item id → row and row → item id, re-dealt every epoch.
     irow: Vec<u32>,
     iid: Vec<u32>,
-    users: Vec<Lane>,
-    items: Vec<Lane>,
     epoch: u64,
     /// The epoch's positives in cell order, and the start of cell (s, b) at s·G + b.
     cells: Vec<Cell>,
     off: Vec<usize>,
+}
+
+/// One epoch of a [`Grid`]: its sub-epochs in run order and the seed of its cell streams.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochPlan {
+    pub(crate) order: Vec<usize>,
+    seed: u64,
+}
+
+/// What one cell's walk needs besides the data: its positives, the row → id maps of its
+/// user block and item block, and its stream.
+struct Walk<'t> {
+    cells: &'t mut [Cell],
+    uid: &'t [u32],
+    iid: &'t [u32],
+    rng: Rng,
+}
+
+/// What a walk does with each triple it draws (cell-local rows).
+trait Visit {
+    /// The positive `AHEAD` places on (to prefetch its rows).
+    fn ahead(&mut self, _c: Cell) {}
+    /// One triple: the positive `c` and the negative at item row `j` of the cell's block.
+    fn triple(&mut self, c: Cell, j: usize);
+}
+
+/// One cell: its positives in a fresh order, each with up to `negatives` negatives drawn
+/// from the cell's item block (skipped after [`MAX_DRAWS`] draws that all hit the user's
+/// own items).
+fn walk(w: Walk<'_>, data: &Interactions, negatives: usize, v: &mut impl Visit) {
+    let Walk {
+        cells,
+        uid,
+        iid,
+        mut rng,
+    } = w;
+    // Rows past the last id are padding, never drawn.
+    let n_real = iid.iter().take_while(|&&x| x != u32::MAX).count();
+    if n_real < 2 {
+        return;
+    }
+    rng.shuffle(cells);
+    for c in 0..cells.len() {
+        if let Some(&a) = cells.get(c + AHEAD) {
+            v.ahead(a);
+        }
+        let cell = cells[c];
+        let seen = data.items.row(uid[cell.u as usize]);
+        for _ in 0..negatives {
+            let Some(j) = (0..MAX_DRAWS)
+                .map(|_| rng.below(n_real as u64) as usize)
+                .find(|&j| seen.binary_search(&iid[j]).is_err())
+            else {
+                continue;
+            };
+            v.triple(cell, j);
+        }
+    }
+}
+
+impl<'a> Grid<'a> {
+    /// The grid of `data` at its seeded start: users and items dealt into blocks.
+    pub(crate) fn new(data: &'a Interactions, p: &BprParams) -> Grid<'a> {
+        let g = blocks(data.n_users, data.n_items);
+        let (urow, uid, cu) = deal(data.n_users, g, &mut Rng::stream(p.seed, 21));
+        let (irow, iid, ci) = deal(data.n_items, g, &mut Rng::stream(p.seed, 22));
+        Grid {
+            data,
+            seed: p.seed,
+            negatives: p.negatives,
+            g,
+            cu,
+            ci,
+            urow,
+            uid,
+            irow,
+            iid,
+            epoch: 0,
+            cells: Vec::new(),
+            off: Vec::new(),
+        }
+    }
+
+    /// Blocks per side (sub-epochs per epoch).
+    pub(crate) fn blocks(&self) -> usize {
+        self.g
+    }
+
+    /// Starts the next epoch: re-deals the items into blocks and sorts the positives into
+    /// the cells of the new grid. Returns the item rows of the last deal (id → row), for a
+    /// caller whose tables follow the deal, and the epoch's plan.
+    pub(crate) fn next_epoch(&mut self) -> (Vec<u32>, EpochPlan) {
+        self.epoch += 1;
+        let g = self.g;
+        let mut rng = Rng::stream(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9), 24);
+        let (irow, iid, ci) = deal(self.data.n_items, g, &mut rng);
+        debug_assert_eq!(ci, self.ci);
+        let old = std::mem::replace(&mut self.irow, irow);
+        self.iid = iid;
+        let (cu, ci) = (self.cu, self.ci);
+        let data = self.data;
+        let cell_of = |u: usize, i: u32| {
+            let (ru, ri) = (self.urow[u] as usize, self.irow[i as usize] as usize);
+            let (bu, bi) = (ru / cu, ri / ci);
+            let s = (bi + g - bu) % g;
+            let c = Cell {
+                u: (ru - bu * cu) as u32,
+                i: (ri - bi * ci) as u32,
+            };
+            (s * g + bu, c)
+        };
+        let mut off = vec![0usize; g * g + 1];
+        for u in 0..data.n_users {
+            for &i in data.items.row(u as u32) {
+                off[cell_of(u, i).0 + 1] += 1;
+            }
+        }
+        for c in 0..g * g {
+            off[c + 1] += off[c];
+        }
+        let mut next = off.clone();
+        let mut cells = std::mem::take(&mut self.cells);
+        cells.clear();
+        cells.resize(off[g * g], Cell::default());
+        for u in 0..data.n_users {
+            for &i in data.items.row(u as u32) {
+                let (c, cell) = cell_of(u, i);
+                cells[next[c]] = cell;
+                next[c] += 1;
+            }
+        }
+        self.cells = cells;
+        self.off = off;
+        let mut order: Vec<usize> = (0..g).collect();
+        let seed = self.seed ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        Rng::stream(seed, 25).shuffle(&mut order);
+        (old, EpochPlan { order, seed })
+    }
+
+    /// The walks of sub-epoch `s`: cell (s, b) for user block b and item block
+    /// (b + s) mod G, in b order.
+    fn walks(&mut self, plan: &EpochPlan, s: usize) -> Vec<Walk<'_>> {
+        let (g, cu, ci) = (self.g, self.cu, self.ci);
+        let (lo, hi) = (self.off[s * g], self.off[(s + 1) * g]);
+        let mut rest = &mut self.cells[lo..hi];
+        let (ia, ib) = self.iid.split_at(s * ci);
+        let item_ids = ib.chunks(ci).chain(ia.chunks(ci));
+        let off = &self.off;
+        self.uid
+            .chunks(cu)
+            .zip(item_ids)
+            .enumerate()
+            .map(|(b, (uid, iid))| {
+                let n = off[s * g + b + 1] - off[s * g + b];
+                let (cells, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                rest = tail;
+                Walk {
+                    cells,
+                    uid,
+                    iid,
+                    rng: Rng::stream(plan.seed, (s * g + b) as u64 + 32),
+                }
+            })
+            .collect()
+    }
+
+    /// Sub-epoch `s`'s triples as ids, `[u, i, j]` each, in the order the cpu steps them
+    /// (cell b before cell b + 1; the cells share no row, so their order is free); the
+    /// cells are drawn in parallel.
+    pub(crate) fn sub_epoch_ids(&mut self, plan: &EpochPlan, s: usize) -> Vec<u32> {
+        struct Ids<'t> {
+            uid: &'t [u32],
+            iid: &'t [u32],
+            out: Vec<u32>,
+        }
+        impl Visit for Ids<'_> {
+            fn triple(&mut self, c: Cell, j: usize) {
+                self.out.extend_from_slice(&[
+                    self.uid[c.u as usize],
+                    self.iid[c.i as usize],
+                    self.iid[j],
+                ]);
+            }
+        }
+        let (data, negatives) = (self.data, self.negatives);
+        let parts: Vec<Vec<u32>> = self
+            .walks(plan, s)
+            .into_par_iter()
+            .map(|w| {
+                let mut ids = Ids {
+                    uid: w.uid,
+                    iid: w.iid,
+                    out: Vec::with_capacity(w.cells.len() * negatives * 3),
+                };
+                walk(w, data, negatives, &mut ids);
+                ids.out
+            })
+            .collect();
+        parts.concat()
+    }
+}
+
+/// The seeded starting factors in id order: normal(0, [`INIT_STD`]) draws, users' rows
+/// then items', k a row; item biases 0. The cpu lays them into its tables, the CUDA
+/// backend uploads them.
+pub(crate) fn initial(n_users: usize, n_items: usize, p: &BprParams) -> Factors {
+    let mut rng = Rng::stream(p.seed, 23);
+    let mut draw =
+        |n: usize| -> Vec<f32> { (0..n * p.k).map(|_| rng.normal() * INIT_STD).collect() };
+    let user = draw(n_users);
+    let item = draw(n_items);
+    Factors {
+        k: p.k,
+        user,
+        item,
+        item_bias: Some(vec![0.0; n_items]),
+    }
+}
+
+/// A BPR model being trained: call [`Bpr::epoch`] `epochs` times, then [`Bpr::factors`].
+#[derive(Debug)]
+pub struct Bpr<'a> {
+    p: BprParams,
+    grid: Grid<'a>,
+    /// Lanes per row.
+    nl: usize,
+    users: Vec<Lane>,
+    items: Vec<Lane>,
 }
 
 /// Bytes BPR holds besides the interactions: both tables (rows padded to lanes), the
@@ -192,60 +421,34 @@ fn two_rows(block: &mut [Lane], nl: usize, a: usize, b: usize) -> (&mut [Lane], 
     }
 }
 
-/// What one cell needs besides its rows.
-struct CellTask<'t> {
+/// The cpu's visitor: steps each triple on the cell's blocks of the tables and sums the
+/// losses.
+struct Stepper<'t> {
     users: &'t mut [Lane],
     items: &'t mut [Lane],
-    cells: &'t mut [Cell],
-    /// Row → id of the cell's user block and item block.
-    uid: &'t [u32],
-    iid: &'t [u32],
-    rng: Rng,
+    nl: usize,
+    lr: f32,
+    reg: f32,
+    bias: (usize, usize),
+    loss: f64,
+    n: u64,
 }
 
-/// One cell: its positives in a fresh order, each with its negatives. Returns (Σ loss,
-/// triples).
-fn run_cell(t: CellTask<'_>, data: &Interactions, p: &BprParams, nl: usize) -> (f64, u64) {
-    let CellTask {
-        users,
-        items,
-        cells,
-        uid,
-        iid,
-        mut rng,
-    } = t;
-    let k = p.k;
-    let bias = (k / 16, k % 16);
-    // Rows past the last id are padding, never drawn.
-    let n_real = iid.iter().take_while(|&&x| x != u32::MAX).count();
-    if n_real < 2 {
-        return (0.0, 0);
-    }
-    rng.shuffle(cells);
-    let (mut loss, mut n) = (0.0f64, 0u64);
-    for c in 0..cells.len() {
-        if let Some(a) = cells.get(c + AHEAD) {
-            for l in 0..nl {
-                prefetch(&users[a.u as usize * nl + l]);
-                prefetch(&items[a.i as usize * nl + l]);
-            }
-        }
-        let Cell { u, i } = cells[c];
-        let seen = data.items.row(uid[u as usize]);
-        let pu = &mut users[u as usize * nl..(u as usize + 1) * nl];
-        for _ in 0..p.negatives {
-            let Some(j) = (0..MAX_DRAWS)
-                .map(|_| rng.below(n_real as u64) as usize)
-                .find(|&j| seen.binary_search(&iid[j]).is_err())
-            else {
-                continue;
-            };
-            let (qi, qj) = two_rows(items, nl, i as usize, j);
-            loss += f64::from(step(pu, qi, qj, p.lr, p.reg, bias));
-            n += 1;
+impl Visit for Stepper<'_> {
+    fn ahead(&mut self, a: Cell) {
+        for l in 0..self.nl {
+            prefetch(&self.users[a.u as usize * self.nl + l]);
+            prefetch(&self.items[a.i as usize * self.nl + l]);
         }
     }
-    (loss, n)
+
+    fn triple(&mut self, c: Cell, j: usize) {
+        let nl = self.nl;
+        let pu = &mut self.users[c.u as usize * nl..(c.u as usize + 1) * nl];
+        let (qi, qj) = two_rows(self.items, nl, c.i as usize, j);
+        self.loss += f64::from(step(pu, qi, qj, self.lr, self.reg, self.bias));
+        self.n += 1;
+    }
 }
 
 impl<'a> Bpr<'a> {
@@ -257,88 +460,30 @@ impl<'a> Bpr<'a> {
             &need(n_users, n_items, data.len(), k),
             &format!("`k` (now {k}), or the interactions with `positive_threshold`"),
         )?;
-        let g = blocks(n_users, n_items);
+        let grid = Grid::new(data, &p);
         let nl = (k + 1).div_ceil(16);
         let bias = (k / 16, k % 16);
-        let (urow, uid, cu) = deal(n_users, g, &mut Rng::stream(p.seed, 21));
-        let (irow, iid, ci) = deal(n_items, g, &mut Rng::stream(p.seed, 22));
-        let mut rng = Rng::stream(p.seed, 23);
-        let mut table = |rows: &[u32], n_rows: usize, user: bool| {
+        let start = initial(n_users, n_items, &p);
+        let table = |rows: &[u32], n_rows: usize, f: &[f32], user: bool| {
             let mut t = vec![Lane::default(); n_rows * nl];
-            for &r in rows {
+            for (id, &r) in rows.iter().enumerate() {
                 let row = &mut t[r as usize * nl..(r as usize + 1) * nl];
                 for d in 0..k {
-                    row[d / 16].0[d % 16] = rng.normal() * INIT_STD;
+                    row[d / 16].0[d % 16] = f[id * k + d];
                 }
                 row[bias.0].0[bias.1] = if user { 1.0 } else { 0.0 };
             }
             t
         };
-        let users = table(&urow, cu * g, true);
-        let items = table(&irow, ci * g, false);
+        let users = table(&grid.urow, grid.cu * grid.g, &start.user, true);
+        let items = table(&grid.irow, grid.ci * grid.g, &start.item, false);
         Ok(Bpr {
             p,
-            data,
-            g,
+            grid,
             nl,
-            cu,
-            ci,
-            urow,
-            uid,
-            irow,
-            iid,
             users,
             items,
-            epoch: 0,
-            cells: Vec::new(),
-            off: Vec::new(),
         })
-    }
-
-    /// Re-deals the items into blocks (moving their rows) and sorts the positives into the
-    /// cells of the new grid.
-    fn redeal(&mut self) {
-        let (g, nl) = (self.g, self.nl);
-        let mut rng = Rng::stream(self.p.seed ^ self.epoch.wrapping_mul(0x9E37_79B9), 24);
-        let (irow, iid, ci) = deal(self.data.n_items, g, &mut rng);
-        let mut items = vec![Lane::default(); ci * g * nl];
-        for (&old, &new) in self.irow.iter().zip(&irow) {
-            let (o, n) = (old as usize * nl, new as usize * nl);
-            items[n..n + nl].copy_from_slice(&self.items[o..o + nl]);
-        }
-        (self.irow, self.iid, self.items) = (irow, iid, items);
-        let (cu, ci) = (self.cu, self.ci);
-        let data = self.data;
-        let cell_of = |u: usize, i: u32| {
-            let (ru, ri) = (self.urow[u] as usize, self.irow[i as usize] as usize);
-            let (bu, bi) = (ru / cu, ri / ci);
-            let s = (bi + g - bu) % g;
-            let c = Cell {
-                u: (ru - bu * cu) as u32,
-                i: (ri - bi * ci) as u32,
-            };
-            (s * g + bu, c)
-        };
-        let mut off = vec![0usize; g * g + 1];
-        for u in 0..data.n_users {
-            for &i in data.items.row(u as u32) {
-                off[cell_of(u, i).0 + 1] += 1;
-            }
-        }
-        for c in 0..g * g {
-            off[c + 1] += off[c];
-        }
-        let mut next = off.clone();
-        self.cells.clear();
-        self.cells.resize(off[g * g], Cell::default());
-        for u in 0..data.n_users {
-            for &i in data.items.row(u as u32) {
-                let (c, cell) = cell_of(u, i);
-                self.cells[next[c]] = cell;
-                next[c] += 1;
-            }
-        }
-        self.off = off;
     }
 }
 
@@ -347,46 +492,48 @@ impl Iterative for Bpr<'_> {
     /// sub-epoch in parallel. Returns the mean −ln σ(x_ui − x_uj) over the epoch's triples
     /// (NaN when no triple could be drawn).
     fn epoch(&mut self) -> f64 {
-        self.epoch += 1;
-        self.redeal();
-        let (g, nl, cu, ci) = (self.g, self.nl, self.cu, self.ci);
-        let mut order: Vec<usize> = (0..g).collect();
-        let epoch_seed = self.p.seed ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        Rng::stream(epoch_seed, 25).shuffle(&mut order);
+        let (old, plan) = self.grid.next_epoch();
+        let (g, nl, cu, ci) = (self.grid.g, self.nl, self.grid.cu, self.grid.ci);
+        // The items' rows follow the new deal.
+        let mut items = vec![Lane::default(); ci * g * nl];
+        for (&o, &n) in old.iter().zip(&self.grid.irow) {
+            let (o, n) = (o as usize * nl, n as usize * nl);
+            items[n..n + nl].copy_from_slice(&self.items[o..o + nl]);
+        }
+        self.items = items;
         let (mut loss, mut triples) = (0.0f64, 0u64);
-        for &s in &order {
-            let (lo, hi) = (self.off[s * g], self.off[(s + 1) * g]);
-            let mut rest = &mut self.cells[lo..hi];
+        let (lr, reg, k) = (self.p.lr, self.p.reg, self.p.k);
+        let bias = (k / 16, k % 16);
+        let (data, negatives) = (self.grid.data, self.p.negatives);
+        for &s in &plan.order {
             let (a, b) = self.items.split_at_mut(s * ci * nl);
             let item_blocks = b.chunks_mut(ci * nl).chain(a.chunks_mut(ci * nl));
-            let (ia, ib) = self.iid.split_at(s * ci);
-            let item_ids = ib.chunks(ci).chain(ia.chunks(ci));
-            let off = &self.off;
-            let tasks: Vec<CellTask<'_>> = self
-                .users
-                .chunks_mut(cu * nl)
-                .zip(self.uid.chunks(cu))
-                .zip(item_blocks.zip(item_ids))
-                .enumerate()
-                .map(|(b, ((users, uid), (items, iid)))| {
-                    let n = off[s * g + b + 1] - off[s * g + b];
-                    let (cells, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                    rest = tail;
-                    CellTask {
+            let tasks: Vec<(Walk<'_>, Stepper<'_>)> = self
+                .grid
+                .walks(&plan, s)
+                .into_iter()
+                .zip(self.users.chunks_mut(cu * nl).zip(item_blocks))
+                .map(|(w, (users, items))| {
+                    let st = Stepper {
                         users,
                         items,
-                        cells,
-                        uid,
-                        iid,
-                        rng: Rng::stream(epoch_seed, (s * g + b) as u64 + 32),
-                    }
+                        nl,
+                        lr,
+                        reg,
+                        bias,
+                        loss: 0.0,
+                        n: 0,
+                    };
+                    (w, st)
                 })
                 .collect();
             // Collected in cell order, so the sums do not depend on the scheduling.
-            let (data, p) = (self.data, &self.p);
             let sums: Vec<(f64, u64)> = tasks
                 .into_par_iter()
-                .map(|t| run_cell(t, data, p, nl))
+                .map(|(w, mut st)| {
+                    walk(w, data, negatives, &mut st);
+                    (st.loss, st.n)
+                })
                 .collect();
             for (l, n) in sums {
                 loss += l;
@@ -413,14 +560,15 @@ impl Iterative for Bpr<'_> {
                 .collect()
         };
         let bias = self
+            .grid
             .irow
             .iter()
             .map(|&r| self.items[r as usize * nl + k / 16].0[k % 16])
             .collect();
         Factors {
             k,
-            user: rows(&self.users, &self.urow),
-            item: rows(&self.items, &self.irow),
+            user: rows(&self.users, &self.grid.urow),
+            item: rows(&self.items, &self.grid.irow),
             item_bias: Some(bias),
         }
     }

@@ -181,6 +181,41 @@ impl Ials {
         let reg = f64::from(self.p.reg) * (sq(&self.x) + sq(&self.y));
         (dense + sparse + reg) / self.total_confidence
     }
+
+    /// Both sides' rows as the CUDA backend uploads them, users then items: each row's start
+    /// in the flat lists, its other-side indices and its extra confidences c − 1.
+    pub(super) fn sides(&self) -> [(Vec<u32>, Vec<u32>, Vec<f32>); 2] {
+        [&self.users, &self.items].map(|side| {
+            let rows = &side.rows;
+            let mut start = Vec::with_capacity(rows.n_keys() + 1);
+            let (mut idx, mut w) = (Vec::new(), Vec::new());
+            start.push(0u32);
+            for r in 0..rows.n_keys() as u32 {
+                for &(j, c) in rows.row(r) {
+                    idx.push(j);
+                    w.push(c);
+                }
+                start.push(idx.len() as u32);
+            }
+            (start, idx, w)
+        })
+    }
+
+    /// The factor tables (users, items), n × k row-major each.
+    pub(super) fn tables(&self) -> (&[f32], &[f32]) {
+        (&self.x, &self.y)
+    }
+
+    /// Replaces the factor tables (a device's half-sweeps computed them).
+    pub(super) fn set_tables(&mut self, x: Vec<f32>, y: Vec<f32>) {
+        assert_eq!((x.len(), y.len()), (self.x.len(), self.y.len()));
+        self.x = x;
+        self.y = y;
+    }
+
+    pub(super) fn params(&self) -> &IalsParams {
+        &self.p
+    }
 }
 
 impl Iterative for Ials {

@@ -10,9 +10,11 @@
 //! global mean) does not apply; instead [`monitor`] compares the model's precision@10 with
 //! most-popular's and the summary warns when the model ranks below it.
 
-mod bpr;
+pub(crate) mod bpr;
 pub mod ease;
+mod ease_cuda;
 mod ials;
+mod ials_cuda;
 mod monitor;
 
 use crate::TrainResult;
@@ -24,7 +26,9 @@ use monitor::Monitor;
 use recpipe_core::csr::Csr;
 use recpipe_core::model::{Checkpoint, ModelMeta, Tensor, tensor};
 use recpipe_core::{Progress, Ratings};
+use recpipe_cuda::Accel;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use monitor::RankCheck;
@@ -131,6 +135,29 @@ pub trait Iterative {
     fn epoch(&mut self) -> f64;
     /// The current factors, in id order.
     fn factors(&self) -> Factors;
+    /// A device error that cut the last epoch short (its loss is then NaN); the cpu's
+    /// models never fail.
+    fn failure(&mut self) -> Option<TrainError> {
+        None
+    }
+}
+
+/// Where a ranking model trains: the cpu, or a CUDA device (a GPU, or the harness's
+/// host-thread stand-in for one in tests) recorded as `Device`.
+#[derive(Debug, Clone)]
+pub enum On {
+    Cpu,
+    Cuda(Arc<dyn Accel>, Device),
+}
+
+impl On {
+    /// The device the history and the checkpoint name.
+    pub fn device(&self) -> Device {
+        match self {
+            On::Cpu => Device::Cpu,
+            On::Cuda(_, d) => *d,
+        }
+    }
 }
 
 /// What a fit produced.
@@ -146,17 +173,28 @@ fn iterative<'a>(
     cfg: &Config,
     data: &'a Interactions,
     ratings: &'a [f32],
+    on: &On,
 ) -> Result<Box<dyn Iterative + 'a>> {
     match cfg.model {
-        ModelKind::Ials => Ok(Box::new(ials::Ials::new(
-            data,
-            (cfg.confidence() == Confidence::Rating).then_some(ratings),
-            ials::IalsParams::from_config(cfg),
-        )?)),
-        ModelKind::Bpr => Ok(Box::new(bpr::Bpr::new(
-            data,
-            bpr::BprParams::from_config(cfg),
-        )?)),
+        ModelKind::Ials => {
+            let rating = (cfg.confidence() == Confidence::Rating).then_some(ratings);
+            let p = ials::IalsParams::from_config(cfg);
+            match on {
+                On::Cpu => Ok(Box::new(ials::Ials::new(data, rating, p)?)),
+                On::Cuda(accel, device) => Ok(Box::new(ials_cuda::IalsCuda::new(
+                    accel, *device, data, rating, p,
+                )?)),
+            }
+        }
+        ModelKind::Bpr => {
+            let p = bpr::BprParams::from_config(cfg);
+            match on {
+                On::Cpu => Ok(Box::new(bpr::Bpr::new(data, p)?)),
+                On::Cuda(accel, device) => Ok(Box::new(crate::cuda::bpr::CudaBpr::new(
+                    accel, *device, data, p,
+                )?)),
+            }
+        }
         other => Err(TrainError::config(
             "model",
             format!("\"{other}\" is not an iterative ranking model"),
@@ -173,16 +211,28 @@ pub fn train(
     progress: &Progress,
 ) -> Result<TrainResult> {
     cfg.validate()?;
-    if let crate::config::DeviceChoice::Cuda(_) = cfg.device {
-        return Err(TrainError::Cuda {
-            device: String::from(cfg.device),
-            message: format!(
-                "the ranking model \"{}\" trains on the cpu only in this version; set \
-                 device = \"auto\" or \"cpu\"",
-                cfg.model
-            ),
-        });
-    }
+    let on = match crate::device::select(cfg)? {
+        Device::Cpu => On::Cpu,
+        device @ Device::Cuda(n) => {
+            let gpu =
+                recpipe_cuda::gpu::Gpu::open(n).map_err(|e| crate::cuda::cuda_error(device, e))?;
+            tracing::info!("training on {}", gpu.describe());
+            On::Cuda(gpu, device)
+        }
+    };
+    train_on(cfg, train, valid, on, progress)
+}
+
+/// [`train`] on a given device (tests run the CUDA path on recpipe-cuda-harness's
+/// host-thread device).
+pub fn train_on(
+    cfg: &Config,
+    train: &Ratings,
+    valid: &Ratings,
+    on: On,
+    progress: &Progress,
+) -> Result<TrainResult> {
+    cfg.validate()?;
     let n_users = train.n_users.max(valid.n_users) as usize;
     let n_items = train.n_items.max(valid.n_items) as usize;
     let (data, ratings) =
@@ -204,7 +254,7 @@ pub fn train(
             threads,
             message: e.to_string(),
         })?;
-    pool.install(|| fit(cfg, &data, &ratings, valid, progress, threads))
+    pool.install(|| fit(cfg, &data, &ratings, valid, progress, threads, &on))
 }
 
 /// The fit on the installed thread pool.
@@ -215,23 +265,31 @@ fn fit(
     valid: &Ratings,
     progress: &Progress,
     threads: usize,
+    on: &On,
 ) -> Result<TrainResult> {
+    let device = on.device();
     let monitor = Monitor::new(data, valid);
     let mut epochs = Vec::new();
     let fitted = if cfg.model == ModelKind::Ease {
         let start = Instant::now();
-        let b = ease::fit(data, cfg.lambda())?;
+        let b = match on {
+            On::Cuda(accel, device) => ease_cuda::fit(accel, *device, data, cfg.lambda())?,
+            On::Cpu => ease::fit(data, cfg.lambda())?,
+        };
         let seconds = start.elapsed().as_secs_f64();
-        let (ckpt, p) = monitor.precision(checkpoint(cfg, data, Fitted::ItemItem(b)));
+        let (ckpt, p) = monitor.precision(checkpoint(cfg, data, Fitted::ItemItem(b), device));
         epochs.push(epoch_row(1, f64::NAN, p, seconds, data.len()));
         ckpt
     } else {
-        let mut model = iterative(cfg, data, ratings)?;
+        let mut model = iterative(cfg, data, ratings, on)?;
         let bar = progress.count(cfg.epochs as u64, "train");
         let mut last = None;
         for e in 1..=cfg.epochs {
             let start = Instant::now();
             let loss = model.epoch();
+            if let Some(e) = model.failure() {
+                return Err(e);
+            }
             let f = model.factors();
             if !loss.is_finite() || !f.finite() {
                 return Err(TrainError::Exploded(format!(
@@ -243,7 +301,7 @@ fn fit(
                 )));
             }
             let seconds = start.elapsed().as_secs_f64();
-            let (ckpt, p) = monitor.precision(checkpoint(cfg, data, Fitted::Factors(f)));
+            let (ckpt, p) = monitor.precision(checkpoint(cfg, data, Fitted::Factors(f), device));
             tracing::info!(
                 "epoch {e}/{}: train loss {loss:.4}, {} precision@10 {p:.4}, {seconds:.2}s",
                 cfg.epochs,
@@ -256,7 +314,7 @@ fn fit(
         bar.finish_and_clear();
         last.expect("at least one epoch (validated)")
     };
-    finish(fitted, epochs, &monitor, threads)
+    finish(fitted, epochs, &monitor, threads, device)
 }
 
 fn epoch_row(epoch: u32, loss: f64, precision: f64, seconds: f64, n: usize) -> Epoch {
@@ -278,6 +336,7 @@ fn finish(
     epochs: Vec<Epoch>,
     monitor: &Monitor,
     threads: usize,
+    device: Device,
 ) -> Result<TrainResult> {
     let n = epochs.len();
     let last_precision = epochs.last().and_then(|e| e.valid_precision).unwrap_or(0.0);
@@ -285,11 +344,11 @@ fn finish(
         checkpoint,
         history: History {
             epochs,
-            device: Device::Cpu.name(),
+            device: device.name(),
         },
         best_epoch: n,
         best: None,
-        device: Device::Cpu,
+        device,
         threads,
         stopped_early: false,
         ranking: Some(monitor.check(last_precision)),
@@ -298,7 +357,7 @@ fn finish(
 
 /// The checkpoint of a fit: the factor tensors, or the item-item matrix with each user's
 /// training items (score(u, ·) = x_u · B needs them).
-fn checkpoint(cfg: &Config, data: &Interactions, fitted: Fitted) -> Checkpoint {
+fn checkpoint(cfg: &Config, data: &Interactions, fitted: Fitted, device: Device) -> Checkpoint {
     let (n_users, n_items) = (data.n_users, data.n_items);
     let mut tensors = BTreeMap::new();
     let k = match fitted {
@@ -339,7 +398,7 @@ fn checkpoint(cfg: &Config, data: &Interactions, fitted: Fitted) -> Checkpoint {
         }
     };
     let meta = ModelMeta {
-        device: Device::Cpu.name(),
+        device: device.name(),
         config: serde_json::to_value(cfg).unwrap_or_default(),
         ..ModelMeta::new(cfg.model, n_users as u32, n_items as u32, k)
     };

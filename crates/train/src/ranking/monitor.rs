@@ -150,6 +150,7 @@ impl<'a> Monitor<'a> {
 mod tests {
     use super::super::{Factors, Fitted, checkpoint, epoch_row, finish};
     use super::*;
+    use crate::backend::Device;
     use crate::config::{Config, ModelKind};
 
     const N_ITEMS: usize = 30;
@@ -214,10 +215,10 @@ mod tests {
         let mut below = vec![0.0; N_ITEMS];
         (below[0], below[1], below[20]) = (-1.0, -1.0, -1.0);
         for (scores, precision, warned) in [(above, 0.1, false), (below, 0.0, true)] {
-            let ckpt = checkpoint(&cfg, &train, Fitted::Factors(constant(scores)));
+            let ckpt = checkpoint(&cfg, &train, Fitted::Factors(constant(scores)), Device::Cpu);
             let (ckpt, p) = m.precision(ckpt);
             assert!((p - precision).abs() < 1e-12, "{p} vs {precision}");
-            let r = finish(ckpt, vec![epoch_row(1, 0.5, p, 0.1, 8)], &m, 1).unwrap();
+            let r = finish(ckpt, vec![epoch_row(1, 0.5, p, 0.1, 8)], &m, 1, Device::Cpu).unwrap();
             assert_eq!(r.ranking.unwrap().below_popular(), warned);
             let out = r.outputs();
             let lines = out.lines.join("\n");
