@@ -91,7 +91,7 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
     assert!(
         r.stderr.contains("ingest: needs 5.5 MiB (rating columns")
             && r.stderr
-                .contains("lower the data size: data/ml-latest-small/ratings.csv is"),
+                .contains("lower ingest.memory_budget (rows past it are spilled to disk; data/ml-latest-small/ratings.csv is"),
         "{r}"
     );
     // 6 MiB holds ingest's columns but not the split's copies of them.
@@ -100,7 +100,7 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
     assert_eq!(r.status_of("ingest"), "ran", "{r}");
     assert_eq!(r.status_of("split"), "FAILED", "{r}");
     assert!(
-        r.stderr.contains("split: needs 6.6 MiB (ratings as read"),
+        r.stderr.contains("split (streaming): needs 60.5 MiB (write buffers"),
         "{r}"
     );
     assert!(r.stderr.contains("holds 100836 ratings"), "{r}");
