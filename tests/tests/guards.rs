@@ -100,7 +100,8 @@ fn a_small_memory_limit_refuses_a_normal_k_and_no_limit_runs_it() {
     assert_eq!(r.status_of("ingest"), "ran", "{r}");
     assert_eq!(r.status_of("split"), "FAILED", "{r}");
     assert!(
-        r.stderr.contains("split (streaming): needs 60.5 MiB (write buffers"),
+        r.stderr
+            .contains("split (streaming): needs 60.5 MiB (write buffers"),
         "{r}"
     );
     assert!(r.stderr.contains("holds 100836 ratings"), "{r}");
