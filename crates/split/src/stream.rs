@@ -73,11 +73,10 @@ fn need(cfg: &Config, f: &RatingsFile) -> Need {
             need.add("per-user labels and timestamps", rows, 1 + 8);
         }
     }
-    need.add("per-user counts", users, 8 * 2).add(
-        "write buffers",
-        3 * recpipe_core::parquet_io::ROW_GROUP_ROWS as u64,
-        20,
-    );
+    // One row group in flight per output file, never more rows than the table has.
+    let buffered = rows.min(3 * recpipe_core::parquet_io::ROW_GROUP_ROWS as u64);
+    need.add("per-user counts", users, 8 * 2)
+        .add("write buffers", buffered, 20);
     need
 }
 

@@ -107,10 +107,20 @@ fn choose(cfg: &Config) -> Result<(Device, Option<String>, String)> {
     }
 }
 
-/// The device `cfg` trains on, logging why `auto` chose it.
+/// The device `cfg` trains on, logging why `auto` chose it: once per process for each
+/// reason, so a pipeline of several training stages says it once.
 pub fn select(cfg: &Config) -> Result<Device> {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let (device, _, why) = choose(cfg)?;
-    if cfg.device == DeviceChoice::Auto {
+    let first = {
+        let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !said.contains(&why);
+        if first {
+            said.push(why.clone());
+        }
+        first
+    };
+    if cfg.device == DeviceChoice::Auto && first {
         tracing::info!("{why}");
     } else {
         tracing::debug!("{why}");
