@@ -33,7 +33,8 @@ kernels:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy -p recpipe-runner --all-targets --features test-stages -- -D warnings
+    # The whole workspace again, so features unify as above and only the runner is re-checked.
+    cargo clippy --workspace --all-targets --features recpipe-runner/test-stages -- -D warnings
 
 # Benchmarks against Polars, DuckDB and PyTorch CPU; writes the table into BENCHMARKS.md.
 bench:

@@ -18,6 +18,34 @@ fn ingest_then_split_by_hand() {
         assert!(t.path("out/ingest").join(f).is_file(), "{f}");
     }
     assert!(!t.path(".recpipe").exists(), "one-off runs leave no cache");
+    // The data folder, hashed while the stage ran, is in the manifest and its key.
+    let manifest = |dir: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(t.path(dir).join("manifest.json")).unwrap()).unwrap()
+    };
+    let m = manifest("out/ingest");
+    let ext = m["inputs"]["external"].as_array().unwrap();
+    assert_eq!(ext.len(), 2, "ratings.csv and movies.csv: {m}");
+    for e in ext {
+        let data = std::fs::read(t.path(e["path"].as_str().unwrap())).unwrap();
+        assert_eq!(e["bytes"], data.len(), "{m}");
+        assert_eq!(e["blake3"], blake3::hash(&data).to_hex().as_str(), "{m}");
+    }
+    assert_eq!(m["key"].as_str().unwrap().len(), 32, "{m}");
+    t.run(&["ingest", "data/ml-latest-small", "--out", "out/again"])
+        .ok();
+    assert_eq!(manifest("out/again")["key"], m["key"]);
+    let r = t
+        .run(&[
+            "ingest",
+            "data/ml-latest-small",
+            "--out",
+            "out/seeded",
+            "--set",
+            "on_error=\"skip\"",
+        ])
+        .ok();
+    assert!(r.stdout.contains("ingest: wrote"), "{r}");
+    assert_ne!(manifest("out/seeded")["key"], m["key"]);
 
     let r = t
         .run(&[

@@ -118,17 +118,10 @@ pub fn write_batches(path: impl AsRef<Path>, batches: &[RecordBatch]) -> Result<
     sink.finish()
 }
 
-/// Read a whole Parquet file into record batches.
+/// Read a whole Parquet file into record batches ([`stream_batches`], collected).
 pub fn read_batches(path: impl AsRef<Path>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
-    let pq = |e| CoreError::Parquet {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-    let schema = builder.schema().clone();
-    let reader = builder.with_batch_size(64 * 1024).build().map_err(pq)?;
+    let (schema, reader) = stream_batches(path)?;
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| CoreError::Arrow {

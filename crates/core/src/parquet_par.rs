@@ -12,8 +12,10 @@ use crate::schema;
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::errors::ParquetError;
+use parquet::file::writer::SerializedFileWriter;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,18 +31,8 @@ where
     F: Fn(usize) -> RecordBatch + Sync,
 {
     let path = path.as_ref();
-    let pq = |e: ParquetError| CoreError::Parquet {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut atomic = AtomicFile::create(path)?;
-    let file = atomic
-        .file()
-        .try_clone()
-        .map_err(|e| CoreError::io(path, e))?;
-    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props(&schema))).map_err(pq)?;
-    let (mut file_writer, factory) = writer.into_serialized_writer().map_err(pq)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pq = parquet_error(path);
+    let (atomic, mut file_writer, factory, threads) = open(path, &schema)?;
     let mut next = 0;
     while next < n_groups {
         let end = (next + threads).min(n_groups);
@@ -49,23 +41,7 @@ where
                 let handles: Vec<_> = (next..end)
                     .map(|g| {
                         let (factory, schema, group) = (&factory, &schema, &group);
-                        s.spawn(move || {
-                            let batch = group(g);
-                            let mut writers = factory.create_column_writers(g)?;
-                            let mut w = writers.iter_mut();
-                            for (field, col) in schema.fields().iter().zip(batch.columns()) {
-                                for leaf in compute_leaves(field, col)? {
-                                    w.next()
-                                        .ok_or_else(|| {
-                                            ParquetError::General(
-                                                "more leaf columns than writers".into(),
-                                            )
-                                        })?
-                                        .write(&leaf)?;
-                                }
-                            }
-                            writers.into_iter().map(|w| w.close()).collect()
-                        })
+                        s.spawn(move || encode_group(factory, schema, g, &group(g)))
                     })
                     .collect();
                 handles
@@ -139,18 +115,8 @@ where
     use std::collections::BTreeMap;
     use std::sync::{Mutex, mpsc};
     let path = path.as_ref();
-    let pq = |e: ParquetError| CoreError::Parquet {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut atomic = AtomicFile::create(path)?;
-    let file = atomic
-        .file()
-        .try_clone()
-        .map_err(|e| CoreError::io(path, e))?;
-    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props(&schema))).map_err(pq)?;
-    let (mut file_writer, factory) = writer.into_serialized_writer().map_err(pq)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pq = parquet_error(path);
+    let (atomic, mut file_writer, factory, threads) = open(path, &schema)?;
     type Encoded = std::result::Result<Vec<ArrowColumnChunk>, ParquetError>;
     let (task_tx, task_rx) = mpsc::sync_channel::<(usize, RecordBatch)>(threads);
     let task_rx = Mutex::new(task_rx);
@@ -229,9 +195,42 @@ where
     Ok(atomic.commit()?)
 }
 
+/// Opens `path` for row groups encoded apart and appended in order, with the project's
+/// writer settings ([`props`]): the temporary file (named on `commit`), the writer the
+/// chunks are appended to, the factory each encoding thread takes its column writers from,
+/// and how many threads to encode on (one a core). Both writers above open their files here.
+fn open(
+    path: &Path,
+    schema: &SchemaRef,
+) -> Result<(
+    AtomicFile,
+    SerializedFileWriter<File>,
+    ArrowRowGroupWriterFactory,
+    usize,
+)> {
+    let pq = parquet_error(path);
+    let mut atomic = AtomicFile::create(path)?;
+    let file = atomic
+        .file()
+        .try_clone()
+        .map_err(|e| CoreError::io(path, e))?;
+    let writer = ArrowWriter::try_new(file, schema.clone(), Some(props(schema))).map_err(pq)?;
+    let (file_writer, factory) = writer.into_serialized_writer().map_err(pq)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok((atomic, file_writer, factory, threads))
+}
+
+/// A Parquet error as the [`CoreError`] naming the file being written.
+fn parquet_error(path: &Path) -> impl Fn(ParquetError) -> CoreError + Copy + '_ {
+    move |e| CoreError::Parquet {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
 /// One row group's column chunks, encoded and compressed.
 fn encode_group(
-    factory: &parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    factory: &ArrowRowGroupWriterFactory,
     schema: &SchemaRef,
     g: usize,
     batch: &RecordBatch,

@@ -153,9 +153,28 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
         return Ok((loaded.ratings, loaded.part, 0));
     }
     let (path, r) = read_ratings(cfg, ingest_dir)?;
-    let mut part = vec![TRAIN; r.len()];
+    let (mut part, dropped) = first_labels(cfg, &path, r.len(), |min, part| {
+        Ok(strategies::drop_sparse_users(&r.user, r.n_users, min, part))
+    })?;
+    hold_out(cfg, &r, &mut part);
+    debug_assert!(part.iter().all(|&p| p <= DROPPED));
+    Ok((r, part, dropped))
+}
+
+/// The labels both the in-memory and the streaming split start from: every one of the
+/// `rows` rows TRAIN, then, when `min_ratings` > 1, the rows of users with fewer ratings
+/// DROPPED by `drop_sparse(min_ratings, labels)` (in memory or in a pass over the file),
+/// which returns how many it dropped. Returns the labels and that count, or the error
+/// naming `path` and the setting when no row is left to train on.
+fn first_labels(
+    cfg: &Config,
+    path: &Path,
+    rows: usize,
+    drop_sparse: impl FnOnce(u32, &mut [u8]) -> Result<usize, SplitError>,
+) -> Result<(Vec<u8>, usize), SplitError> {
+    let mut part = vec![TRAIN; rows];
     let dropped = if cfg.min_ratings > 1 {
-        strategies::drop_sparse_users(&r.user, r.n_users, cfg.min_ratings, &mut part)
+        drop_sparse(cfg.min_ratings, &mut part)?
     } else {
         0
     };
@@ -169,9 +188,7 @@ fn assign(cfg: &Config, ingest_dir: &Path) -> Result<(Ratings, Vec<u8>, usize), 
             ),
         });
     }
-    hold_out(cfg, &r, &mut part);
-    debug_assert!(part.iter().all(|&p| p <= DROPPED));
-    Ok((r, part, dropped))
+    Ok((part, dropped))
 }
 
 /// The ingest artifact's ratings (and their path), checked for what the strategy needs.

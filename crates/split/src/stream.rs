@@ -114,22 +114,9 @@ pub(crate) fn split(
     check_need("split (streaming)", &need(cfg, &f), &hint)?;
     tracing::debug!(rows = f.rows, "split streams {}", path.display());
 
-    let mut part = vec![TRAIN; f.rows];
-    let dropped_min_ratings = if cfg.min_ratings > 1 {
-        drop_sparse_users(&f, cfg.min_ratings, &mut part, progress)?
-    } else {
-        0
-    };
-    if !part.contains(&TRAIN) {
-        return Err(SplitError::Config {
-            key: "min_ratings",
-            message: format!(
-                "= {} removes every user of {}; lower it",
-                cfg.min_ratings,
-                path.display()
-            ),
-        });
-    }
+    let (mut part, dropped_min_ratings) = crate::first_labels(cfg, path, f.rows, |min, part| {
+        drop_sparse_users(&f, min, part, progress)
+    })?;
     hold_out(cfg, &f, &mut part, progress)?;
     let (seen_users, seen_items) = train_support(&f, &part, progress)?;
     let (train, valid, test, dropped) = write(

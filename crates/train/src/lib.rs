@@ -271,14 +271,7 @@ pub fn train_on(
             "there are no training ratings",
         ));
     }
-    let threads = threads(cfg);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| TrainError::Threads {
-            threads,
-            message: e.to_string(),
-        })?;
+    let (pool, threads) = thread_pool(cfg)?;
     if cfg.model == ModelKind::Hybrid && item_features.is_none() {
         return Err(TrainError::config(
             "model",
@@ -297,4 +290,18 @@ fn threads(cfg: &Config) -> usize {
     } else {
         cfg.threads
     }
+}
+
+/// The pool a training run is installed on, of [`threads`] threads, and that count (the
+/// trainers split their work by it); an error naming the count when the pool cannot start.
+fn thread_pool(cfg: &Config) -> Result<(rayon::ThreadPool, usize)> {
+    let threads = threads(cfg);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| TrainError::Threads {
+            threads,
+            message: e.to_string(),
+        })?;
+    Ok((pool, threads))
 }

@@ -66,14 +66,7 @@ pub fn train_streamed(
     );
     let (spec, steps_per_epoch) = epochs::embedding_spec(cfg, shape, file.rows, mean, (lo, hi));
     memory::check(&spec, file.rows, valid.len())?;
-    let threads = crate::threads(cfg);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| TrainError::Threads {
-            threads,
-            message: e.to_string(),
-        })?;
+    let (pool, threads) = crate::thread_pool(cfg)?;
     pool.install(|| {
         let mut trainer = GridTrainer::new(&spec, threads > 1);
         trainer.load_grid(&file, progress)?;

@@ -293,21 +293,14 @@ fn read_block(
     block: usize,
     path: &Path,
 ) -> Result<bool, IngestError> {
-    let start = buf.len();
-    buf.resize(start + block, 0);
-    let mut filled = start;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => {
-                buf.truncate(filled);
-                return Ok(true);
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(IngestError::io(path, e)),
-        }
-    }
-    Ok(false)
+    // Appended into the vector's spare room (reserved first, so the read goes straight
+    // there): no zero-filling of a buffer the read overwrites anyway.
+    buf.reserve(block);
+    let n = file
+        .take(block as u64)
+        .read_to_end(buf)
+        .map_err(|e| IngestError::io(path, e))?;
+    Ok(n < block)
 }
 
 /// One pass over the file with the id columns in `modes`: the columns, or the columns

@@ -43,19 +43,10 @@ pub fn oneoff(
     let config = parse_config(kind, handler, flags, sets)?;
     let (artifacts, upstream) = gather_inputs(input_dirs)?;
     let store = Store::in_memory();
-    let external = handler
-        .external_inputs(&config)
-        .iter()
-        .map(|f| store.hash_external(f))
-        .collect::<Result<Vec<_>>>()?;
-    let key = cache::stage_key(
-        kind,
-        handler.format_version(),
-        &config.json,
-        &upstream,
-        &external,
-        &handler.environment(&config),
-    );
+    let files = handler.external_inputs(&config);
+    for f in &files {
+        std::fs::metadata(f).with_context(|| format!("cannot read input {}", f.display()))?;
+    }
     if out.exists() && !(out.join(cache::MANIFEST).exists() || is_empty_dir(out)) {
         bail!(
             "refusing to replace {}: it exists and holds no {} (it was not written by recpipe); choose another --out or remove it",
@@ -64,17 +55,40 @@ pub fn oneoff(
         );
     }
     let pending = Pending::beside(out)?;
-    let job = Job {
-        handler,
-        config: &config,
-        stage: kind,
-        pipeline: None,
-        key: &key,
-        upstream,
-        external,
-    };
-    let manifest = exec::run_stage(job, Inputs::new(artifacts), pending.dir())
-        .with_context(|| format!("{kind} failed"))?;
+    // Nothing is looked up by key here, so the data files are hashed for the manifest while
+    // the stage runs (on a multi-GB ratings file that is a pass over it the stage would
+    // otherwise wait for).
+    let (manifest, external) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| {
+            files
+                .iter()
+                .map(|f| store.hash_external(f))
+                .collect::<Result<Vec<_>>>()
+        });
+        let job = Job {
+            handler,
+            config: &config,
+            stage: kind,
+            pipeline: None,
+            key: "",
+            upstream: upstream.clone(),
+            external: Vec::new(),
+        };
+        let manifest = exec::run_stage(job, Inputs::new(artifacts), pending.dir());
+        let external = hashing.join().expect("hashing does not panic");
+        (manifest, external)
+    });
+    let mut manifest = manifest.with_context(|| format!("{kind} failed"))?;
+    let external = external?;
+    manifest.key = cache::stage_key(
+        kind,
+        handler.format_version(),
+        &config.json,
+        &upstream,
+        &external,
+        &handler.environment(&config),
+    );
+    manifest.inputs.external = external;
     let entry = pending.commit(manifest)?;
     for l in &entry.manifest.lines {
         outln!("{l}");

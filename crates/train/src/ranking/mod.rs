@@ -246,14 +246,7 @@ pub fn train_on(
             ),
         ));
     }
-    let threads = crate::threads(cfg);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| TrainError::Threads {
-            threads,
-            message: e.to_string(),
-        })?;
+    let (pool, threads) = crate::thread_pool(cfg)?;
     pool.install(|| fit(cfg, &data, &ratings, valid, progress, threads, &on))
 }
 
