@@ -1,5 +1,5 @@
-//! The ratings hot path: the file is read in large blocks cut at line boundaries, each block
-//! is split into sub-chunks parsed on all cores ([`line`]), and the results are appended in
+//! The ratings hot path: the file is taken in large blocks cut at line boundaries (mapped
+//! in place or read, [`blocks`]), each block is split into sub-chunks parsed on all cores ([`line`]), and the results are appended in
 //! file order, so memory holds the parsed columns plus one block of text whatever the file
 //! size.
 //!
@@ -7,14 +7,15 @@
 //! the first id that does not (text, negative, huge) restarts the parse with per-chunk string
 //! dictionaries for that column, which costs one allocation per distinct id, not per row.
 
+mod blocks;
 mod line;
 
 use crate::config::OnError;
 use crate::error::IngestError;
 use crate::text;
+use blocks::Blocks;
 use line::{ChunkOut, Dict, IdMode, parse_chunk_into};
 use rayon::prelude::*;
-use std::io::Read;
 use std::path::Path;
 
 pub(crate) const BLOCK: usize = 32 << 20;
@@ -214,23 +215,23 @@ impl Acc {
     /// columns once from its density, so appending never doubles a multi-GB vector.
     fn first_block(
         &mut self,
-        buf: &mut Vec<u8>,
+        data: &[u8],
         spec: &Spec,
         (eof, file_len): (bool, u64),
         sink: &mut impl RowSink,
-    ) -> u64 {
-        let mut prefix = buf.len() - text::strip_bom(buf).len();
+    ) -> usize {
+        let mut prefix = data.len() - text::strip_bom(data).len();
         if spec.header {
-            prefix += memchr::memchr(b'\n', &buf[prefix..]).map_or(buf.len() - prefix, |p| p + 1);
+            prefix += memchr::memchr(b'\n', &data[prefix..]).map_or(data.len() - prefix, |p| p + 1);
             self.line_base = 1;
         }
-        buf.drain(..prefix);
-        if !eof && !buf.is_empty() {
-            let lines = memchr::memchr_iter(b'\n', buf).count().max(1);
-            let est = (file_len as f64 / buf.len() as f64 * lines as f64 * 1.01) as usize;
+        let rest = &data[prefix..];
+        if !eof && !rest.is_empty() {
+            let lines = memchr::memchr_iter(b'\n', rest).count().max(1);
+            let est = (file_len as f64 / rest.len() as f64 * lines as f64 * 1.01) as usize;
             sink.reserve(est);
         }
-        prefix as u64
+        prefix
     }
 
     /// The columns, with the dictionaries' keys of the interned id columns.
@@ -287,22 +288,6 @@ fn append(
     Ok(())
 }
 
-fn read_block(
-    file: &mut std::fs::File,
-    buf: &mut Vec<u8>,
-    block: usize,
-    path: &Path,
-) -> Result<bool, IngestError> {
-    // Appended into the vector's spare room (reserved first, so the read goes straight
-    // there): no zero-filling of a buffer the read overwrites anyway.
-    buf.reserve(block);
-    let n = file
-        .take(block as u64)
-        .read_to_end(buf)
-        .map_err(|e| IngestError::io(path, e))?;
-    Ok(n < block)
-}
-
 /// One pass over the file with the id columns in `modes`: the columns, or the columns
 /// that must be read again interned.
 fn attempt(
@@ -312,74 +297,64 @@ fn attempt(
     bar: &indicatif::ProgressBar,
     sink: &mut (impl RowSink + Send),
 ) -> Result<Attempt, IngestError> {
-    let mut file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
-    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let fail_fast = on_error == OnError::Fail;
     let mut acc = Acc::new(spec);
     bar.set_position(0);
-    let block = spec.block.max(1);
-    let mut buf: Vec<u8> = Vec::with_capacity(block);
-    // The next block is read into `spare` while the current one is parsed.
-    let mut spare: Vec<u8> = Vec::with_capacity(block);
+    let mut blocks = Blocks::open(path, spec.block.max(1))?;
     // One output buffer per sub-chunk, reused block after block; the previous block's
     // buffers are handed to the sink while this block is parsed.
     let mut pool: Vec<ChunkOut> = Vec::new();
     let mut prev: Vec<ChunkOut> = Vec::new();
     let mut prev_n = 0usize;
     let mut first = true;
-    let mut eof = read_block(&mut file, &mut buf, block, path)?;
     loop {
         if first {
             first = false;
-            bar.inc(acc.first_block(&mut buf, spec, (eof, file_len), sink));
+            let prefix = acc.first_block(blocks.current(), spec, (blocks.eof(), file_len), sink);
+            blocks.skip(prefix);
+            bar.inc(prefix as u64);
         }
+        let eof = blocks.eof();
         let cut = if eof {
-            buf.len()
+            blocks.current().len()
         } else {
-            match memchr::memrchr(b'\n', &buf) {
+            match memchr::memrchr(b'\n', blocks.current()) {
                 Some(p) => p + 1,
-                // A line longer than a block: read more before cutting.
+                // A line longer than a block: take more before cutting.
                 None => {
-                    eof = read_block(&mut file, &mut buf, block, path)?;
+                    blocks.grow()?;
                     continue;
                 }
             }
         };
-        spare.clear();
-        spare.extend_from_slice(&buf[cut..]);
-        let chunks = sub_chunks(&buf[..cut], spec.sub_chunk.max(1));
-        if pool.len() < chunks.len() {
-            pool.resize_with(chunks.len(), ChunkOut::default);
-        }
-        let outs = &mut pool[..chunks.len()];
+        let mut n = 0;
+        let (outs, counted) = (&mut pool, &mut n);
         let (done, acc_ref, sink_ref) = (&mut prev[..prev_n], &mut acc, &mut *sink);
-        let ((), (stop, next_eof)) = rayon::join(
-            || {
-                outs.par_iter_mut()
+        let stop = blocks.step(
+            cut,
+            |text| {
+                let chunks = sub_chunks(text, spec.sub_chunk.max(1));
+                if outs.len() < chunks.len() {
+                    outs.resize_with(chunks.len(), ChunkOut::default);
+                }
+                outs[..chunks.len()]
+                    .par_iter_mut()
                     .zip(chunks.par_iter())
-                    .for_each(|(o, c)| parse_chunk_into(o, c, spec, modes, fail_fast))
+                    .for_each(|(o, c)| parse_chunk_into(o, c, spec, modes, fail_fast));
+                *counted = chunks.len();
             },
-            || {
-                let stop = drain(acc_ref, done, modes, fail_fast, sink_ref);
-                let next = if eof {
-                    Ok(true)
-                } else {
-                    read_block(&mut file, &mut spare, block, path)
-                };
-                (stop, next)
-            },
-        );
+            || drain(acc_ref, done, modes, fail_fast, sink_ref),
+        )?;
         if let Some(stop) = stop? {
             return Ok(stop.attempt(acc));
         }
         std::mem::swap(&mut pool, &mut prev);
-        prev_n = chunks.len();
+        prev_n = n;
         bar.inc(cut as u64);
         if eof {
             break;
         }
-        eof = next_eof?;
-        std::mem::swap(&mut buf, &mut spare);
     }
     if let Some(stop) = drain(&mut acc, &mut prev[..prev_n], modes, fail_fast, sink)? {
         return Ok(stop.attempt(acc));
