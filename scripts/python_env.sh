@@ -22,6 +22,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c "import duckdb, polars, pyarrow, numpy" >/dev/null 2>&1; then
     echo "python_env: installing ${packages[*]} from PyPI into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >&2
+    # Once more without pip's cache if the first try fails: a download cut short on a
+    # flaky network fails its hash check and would otherwise be reused from the cache.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >&2 ||
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+            "${packages[@]}" >&2
 fi
 echo "$venv/bin/python"
