@@ -116,12 +116,26 @@ where
     use std::sync::{Mutex, mpsc};
     let path = path.as_ref();
     let pq = parquet_error(path);
-    let (atomic, mut file_writer, factory, threads) = open(path, &schema)?;
+    let (mut atomic, mut file_writer, factory, threads) = open(path, &schema)?;
     type Encoded = std::result::Result<Vec<ArrowColumnChunk>, ParquetError>;
     let (task_tx, task_rx) = mpsc::sync_channel::<(usize, RecordBatch)>(threads);
     let task_rx = Mutex::new(task_rx);
     let (done_tx, done_rx) = mpsc::channel::<(usize, Encoded)>();
+    // Written row groups are sent to disk while later ones encode (`sync_data` on a thread
+    // of its own, every few row groups), so that the fsync of `commit` finds little left to
+    // write instead of waiting for the whole file: 60 ms of 1.3 s at 25M ratings.
+    let early = atomic.file().try_clone().ok();
     let produced: std::result::Result<(), E> = std::thread::scope(|s| {
+        // Made here so that every way out of this closure drops the sender, and the syncer
+        // stops before the scope waits for it.
+        let (sync_tx, sync_rx) = mpsc::sync_channel::<()>(1);
+        if let Some(file) = early {
+            s.spawn(move || {
+                while sync_rx.recv().is_ok() {
+                    let _ = file.sync_data();
+                }
+            });
+        }
         for _ in 0..threads {
             let (task_rx, done_tx, factory, schema) =
                 (&task_rx, done_tx.clone(), &factory, &schema);
@@ -152,6 +166,10 @@ where
                 }
                 rg.close().map_err(pq)?;
                 *next_out += 1;
+                if next_out.is_multiple_of(SYNC_EVERY) {
+                    // A sync still running takes this one along; none is queued behind it.
+                    let _ = sync_tx.try_send(());
+                }
             }
             Ok(())
         };
@@ -194,6 +212,10 @@ where
     file_writer.close().map_err(pq)?;
     Ok(atomic.commit()?)
 }
+
+/// Row groups appended between early syncs of the file being written (about 40 MB of
+/// ratings).
+const SYNC_EVERY: usize = 8;
 
 /// Opens `path` for row groups encoded apart and appended in order, with the project's
 /// writer settings ([`props`]): the temporary file (named on `commit`), the writer the

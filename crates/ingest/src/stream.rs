@@ -7,6 +7,7 @@
 //!
 //! The result is the same, row for row and id for id, whether the store spilled or not.
 
+use crate::batch::Batch;
 use crate::config::{Config, Duplicates, IdOrder, UnknownItems};
 use crate::error::IngestError;
 use crate::extsort::{Record, Sorter};
@@ -14,14 +15,12 @@ use crate::ids::{self, FirstSeen};
 use crate::parse::{self, RawColumns, Reject, RowSink, Spec};
 use crate::store::{Rows, Segment, Store};
 use crate::tables::Stats;
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array};
 use recpipe_core::memory::{human_bytes, parse_size};
 use recpipe_core::parquet_io::ROW_GROUP_ROWS;
 use recpipe_core::ratings::Ids;
 use recpipe_core::{Progress, schema};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The setting every memory error names.
 const SETTING: &str = "memory_budget";
@@ -625,12 +624,14 @@ impl Read {
     }
 }
 
-/// Counts of ratings rounded to the nearest 0.5 and their sum, in row order. Bins of the
-/// usual rating scales are counted in an array; any other bin goes through a map.
+/// Counts of ratings rounded to the nearest 0.5 and their sum. Ratings on the half-star grid
+/// of the usual scales (the bins of `fast`) are counted in an array and summed exactly from
+/// their counts; any other rating goes through a map and into a running sum.
 pub(crate) struct Histogram {
     fast: [u64; 64],
     bins: BTreeMap<i64, u64>,
-    sum: f64,
+    /// The sum of the ratings off the grid (or outside `fast`), in row order.
+    other: f64,
 }
 
 impl Histogram {
@@ -638,33 +639,44 @@ impl Histogram {
         Histogram {
             fast: [0; 64],
             bins: BTreeMap::new(),
-            sum: 0.0,
+            other: 0.0,
         }
     }
 
-    /// Adds ratings in order. `x.round()` is a libm call on baseline x86-64; for the
-    /// doubled f32 ratings below 2^28, `x + 0.5` is exact and truncating it rounds the same.
-    pub fn add_all(&mut self, ratings: &[f32]) {
-        const EXACT: f64 = (1u64 << 28) as f64;
-        for &r in ratings {
-            let x = r as f64 * 2.0;
-            let b = if (0.0..EXACT).contains(&x) {
-                (x + 0.5) as i64
-            } else {
-                x.round() as i64
-            };
-            match usize::try_from(b) {
-                Ok(i) if i < self.fast.len() => self.fast[i] += 1,
-                _ => *self.bins.entry(b).or_default() += 1,
-            }
-            self.sum += r as f64;
+    /// Adds one rating. A doubled f32 rating is exact, so a whole number there is a grid
+    /// rating; `x.round()` is a libm call on baseline x86-64, and for the doubled ratings
+    /// below 2^28 `x + 0.5` is exact and truncating it rounds the same.
+    #[inline(always)]
+    pub fn add(&mut self, r: f32) {
+        let x2 = r * 2.0;
+        let b = x2 as i32;
+        if b as f32 == x2 && (0..64).contains(&b) {
+            self.fast[b as usize] += 1;
+            return;
         }
+        self.add_off_grid(r);
+    }
+
+    #[cold]
+    fn add_off_grid(&mut self, r: f32) {
+        const EXACT: f64 = (1u64 << 28) as f64;
+        let x = r as f64 * 2.0;
+        let b = if (0.0..EXACT).contains(&x) {
+            (x + 0.5) as i64
+        } else {
+            x.round() as i64
+        };
+        *self.bins.entry(b).or_default() += 1;
+        self.other += r as f64;
     }
 
     /// The bins by label (`"3.5"`), and the sum of the ratings.
     pub fn finish(mut self) -> (BTreeMap<String, u64>, f64) {
+        // Each grid rating is b / 2: their sum is exact in integers.
+        let mut halves = 0u128;
         for (i, &c) in self.fast.iter().enumerate() {
             if c > 0 {
+                halves += i as u128 * c as u128;
                 *self.bins.entry(i as i64).or_default() += c;
             }
         }
@@ -673,7 +685,33 @@ impl Histogram {
             .into_iter()
             .map(|(b, c)| (format!("{:.1}", b as f64 / 2.0), c))
             .collect();
-        (h, self.sum)
+        (h, halves as f64 / 2.0 + self.other)
+    }
+}
+
+/// A count of ratings and their sum, per user or item.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    n: u32,
+    sum: f64,
+}
+
+impl Acc {
+    fn stats(accs: Vec<Acc>) -> Stats {
+        let mean = accs
+            .iter()
+            .map(|a| {
+                if a.n == 0 {
+                    0.0
+                } else {
+                    (a.sum / a.n as f64) as f32
+                }
+            })
+            .collect();
+        Stats {
+            n: accs.iter().map(|a| a.n).collect(),
+            mean,
+        }
     }
 }
 
@@ -713,8 +751,8 @@ impl Read {
             Some(d) => d.next()?,
             None => None,
         };
-        let (mut uc, mut us) = (vec![0u32; n_users], vec![0f64; n_users]);
-        let (mut ic, mut is) = (vec![0u32; n_items], vec![0f64; n_items]);
+        let mut users = vec![Acc::default(); n_users];
+        let mut items = vec![Acc::default(); n_items];
         let mut hist = Histogram::new();
         let bar = progress.count(self.rows(), "write");
         let (urank, irank, dropped) = (&self.user_rank, &self.item_rank, &self.drop_item);
@@ -776,12 +814,13 @@ impl Read {
                         }
                     }
                     for ((&u, &i), &r) in rows.user.iter().zip(&rows.item).zip(&rows.rating) {
-                        uc[u as usize] += 1;
-                        us[u as usize] += r as f64;
-                        ic[i as usize] += 1;
-                        is[i as usize] += r as f64;
+                        let (a, b) = (&mut users[u as usize], &mut items[i as usize]);
+                        a.n += 1;
+                        a.sum += r as f64;
+                        b.n += 1;
+                        b.sum += r as f64;
+                        hist.add(r);
                     }
-                    hist.add_all(&rows.rating);
                     let len = rows.user.len();
                     let mut start = 0;
                     while start < len {
@@ -796,7 +835,7 @@ impl Read {
                         start += take;
                         if b.user.len() == cap {
                             kept += cap as u64;
-                            emit(b.take(&batch_schema, cap, has_ts))?;
+                            emit(b.take(&batch_schema, cap))?;
                         }
                     }
                     bar.inc(n as u64);
@@ -804,70 +843,21 @@ impl Read {
                 })?;
                 if !b.user.is_empty() {
                     kept += b.user.len() as u64;
-                    emit(b.take(&batch_schema, 0, has_ts))?;
+                    emit(b.take(&batch_schema, 0))?;
                 }
                 Ok(())
             },
         )?;
         bar.finish_and_clear();
-        let stats = |c: Vec<u32>, s: Vec<f64>| {
-            let mean = s
-                .iter()
-                .zip(&c)
-                .map(|(&s, &c)| if c == 0 { 0.0 } else { (s / c as f64) as f32 })
-                .collect();
-            Stats { n: c, mean }
-        };
         let (histogram, sum) = hist.finish();
         Ok(Written {
             rows: kept,
-            user_stats: stats(uc, us),
-            item_stats: stats(ic, is),
+            user_stats: Acc::stats(users),
+            item_stats: Acc::stats(items),
             histogram,
             sum,
             has_timestamps: has_ts,
         })
-    }
-}
-
-/// The columns of the row group being built.
-struct Batch {
-    user: Vec<u32>,
-    item: Vec<u32>,
-    rating: Vec<f32>,
-    ts: Vec<i64>,
-}
-
-impl Batch {
-    fn with_capacity(cap: usize, has_ts: bool) -> Batch {
-        Batch {
-            user: Vec::with_capacity(cap),
-            item: Vec::with_capacity(cap),
-            rating: Vec::with_capacity(cap),
-            ts: Vec::with_capacity(if has_ts { cap } else { 0 }),
-        }
-    }
-
-    /// The batch so far as a record batch; the columns start again with `cap` room.
-    fn take(&mut self, schema: &arrow_schema::SchemaRef, cap: usize, has_ts: bool) -> RecordBatch {
-        let n = self.user.len();
-        let mut fresh = Batch::with_capacity(cap, has_ts);
-        std::mem::swap(self, &mut fresh);
-        let ts: ArrayRef = if has_ts {
-            Arc::new(Int64Array::from(fresh.ts))
-        } else {
-            Arc::new(Int64Array::new_null(n))
-        };
-        RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(UInt32Array::from(fresh.user)),
-                Arc::new(UInt32Array::from(fresh.item)),
-                Arc::new(Float32Array::from(fresh.rating)),
-                ts,
-            ],
-        )
-        .expect("columns match the ratings schema")
     }
 }
 

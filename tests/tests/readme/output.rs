@@ -40,17 +40,38 @@ fn join(lines: &[String]) -> String {
 }
 
 /// Durations (`0.13s`, `12ms`) become `#s`, runs of spaces one space, trailing blank lines go.
+/// A run prints each stage (its `NAME ran|fresh|FAILED` line and the indented lines under
+/// it) as it finishes, and stages that run at once finish in either order: consecutive stage
+/// sections are compared in sorted order; every other line keeps its place.
 pub fn normalise(text: &str) -> String {
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.split_whitespace()
-                .map(duration_free)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    lines.join("\n").trim_end().to_string()
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<Vec<String>> = Vec::new();
+    let flush = |run: &mut Vec<Vec<String>>, out: &mut Vec<String>| {
+        run.sort();
+        out.extend(run.drain(..).flatten());
+    };
+    for l in text.lines() {
+        let words: Vec<String> = l.split_whitespace().map(duration_free).collect();
+        let indented = l.starts_with(char::is_whitespace);
+        let stage_line = !indented
+            && words
+                .first()
+                .is_some_and(|w| w.starts_with(|c: char| c.is_alphabetic()))
+            && words
+                .get(1)
+                .is_some_and(|w| matches!(w.as_str(), "ran" | "fresh" | "FAILED"));
+        let line = words.join(" ");
+        if stage_line {
+            run.push(vec![line]);
+        } else if indented && !line.is_empty() && !run.is_empty() {
+            run.last_mut().expect("a stage section").push(line);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(line);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.join("\n").trim_end().to_string()
 }
 
 fn duration_free(word: &str) -> String {
@@ -92,4 +113,21 @@ fn durations_and_padding_do_not_count() {
         "split ran #s config\n1 ran in #s; 5 epochs, (#s)"
     );
     assert_eq!(normalise("ratings/s k=50 v0.1s"), "ratings/s k=50 v0.1s");
+}
+
+#[test]
+fn stages_that_finish_in_either_order_compare_equal() {
+    let a = "ingest ran 1s\n  rows 5\nbpr ran 2s\n  P@10 0.3\nease ran 1s\n  P@10 0.4\n";
+    let b = "ingest ran 1s\n  rows 5\nease ran 3s\n  P@10 0.4\nbpr ran 2s\n  P@10 0.3\n";
+    assert_eq!(normalise(a), normalise(b));
+    // A line moved from one stage to another still counts.
+    let c = "ingest ran 1s\n  rows 5\nease ran 3s\nbpr ran 2s\n  P@10 0.4\n  P@10 0.3\n";
+    assert_ne!(normalise(a), normalise(c));
+    // Lines outside the stage sections keep their order.
+    assert_eq!(normalise("b x\na y\n"), "b x\na y");
+    let d = "bpr ran 2s\n  P@10 0.3\nease ran 1s\n2 ran, 0 fresh\nbpr fresh\n";
+    assert_eq!(
+        normalise(d),
+        "bpr ran #s\nP@10 0.3\nease ran #s\n2 ran, 0 fresh\nbpr fresh"
+    );
 }

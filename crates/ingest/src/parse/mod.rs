@@ -527,25 +527,23 @@ mod tests {
         }
     }
 
-    /// The one-pass fast path must give exactly what the general line parser gives, for the
-    /// lines it takes and for every line it hands over.
-    #[test]
-    fn fast_path_matches_line_parser() {
-        let text = "1,2,3.5,100\n1,2,3.5,100\r\n007,0,4,5\n+1,2,3,4\n 1,2,3,4\n1,2,3.,4\n\
-                    1,2,3.50,4\n1,2,9,4\n1,2,0.0,4\n,2,3,4\n1,,3,4\n1,2,3\n1,2,3,4,5\n\
-                    \n  \r\n1,2,3,-4\n1,2,3,4\r\r\n1,2,x,4\n1234567890,2,3,4\n\
-                    1,2,3,1234567890123456789\n1,2,3,4\n1,2,3,4";
+    /// Parses `text` with the fast path and line by line with the general parser, asserts
+    /// they agree on every row, line count and reject, and returns the fast path's result.
+    fn fast_matches_line_parser(text: &str) -> ChunkOut {
         let spec = spec(1 << 20, 1 << 20);
         let modes = [IdMode::Raw; 2];
         let fast = parse_chunk(text.as_bytes(), &spec, modes, false);
         let mut slow = ChunkOut::default();
         let mut ranges = vec![(0usize, 0usize); spec.n_fields + 1];
         let mut lines = 0;
-        for (i, l) in text.split('\n').enumerate() {
+        // A text that ends in a newline has no line after it.
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        for (i, l) in body.split('\n').enumerate() {
             lines += 1;
-            match parse_line(&mut slow, &spec, modes, &mut ranges, l.as_bytes(), i as u64) {
-                ControlFlow::Next => {}
-                ControlFlow::Stop => break,
+            if let ControlFlow::Stop =
+                parse_line(&mut slow, &spec, modes, &mut ranges, l.as_bytes(), i as u64)
+            {
+                break;
             }
         }
         assert_eq!(fast.lines, lines);
@@ -557,10 +555,65 @@ mod tests {
         assert_eq!(fast.skipped, slow.skipped);
         assert_eq!(fast.blank, slow.blank);
         assert_eq!(fast.needs_interning, slow.needs_interning);
+        fast
+    }
+
+    /// The one-pass fast path must give exactly what the general line parser gives, for the
+    /// lines it takes and for every line it hands over.
+    #[test]
+    fn fast_path_matches_line_parser() {
+        let text = "1,2,3.5,100\n1,2,3.5,100\r\n007,0,4,5\n+1,2,3,4\n 1,2,3,4\n1,2,3.,4\n\
+                    1,2,3.50,4\n1,2,9,4\n1,2,0.0,4\n,2,3,4\n1,,3,4\n1,2,3\n1,2,3,4,5\n\
+                    \n  \r\n1,2,3,-4\n1,2,3,4\r\r\n1,2,x,4\n1234567890,2,3,4\n\
+                    1,2,3,1234567890123456789\n1,2,3,4\n1,2,3,4";
+        let fast = fast_matches_line_parser(text);
         assert!(
             fast.user.len() >= 4 && fast.rejects.len() >= 8,
             "{:?}",
             fast.rejects
+        );
+    }
+
+    /// Random lines, mostly well formed and some broken in every field: the fast path gives
+    /// exactly the rows, line numbers and rejects of the general line parser.
+    #[test]
+    fn fast_path_matches_line_parser_on_random_lines() {
+        let mut g = super::line::tests::Gen(42);
+        let number = |g: &mut super::line::tests::Gen, most: u64| {
+            let len = g.below(most) + 1;
+            (0..len)
+                .map(|_| char::from(b'0' + g.below(10) as u8))
+                .collect::<String>()
+        };
+        let mut text = String::new();
+        for _ in 0..20_000 {
+            let mut fields = [
+                // Ids of up to 9 digits: a longer one switches the parse to interning.
+                number(&mut g, 9),
+                number(&mut g, 9),
+                format!("{}.{}", g.below(6), g.below(10)),
+                number(&mut g, 20),
+            ];
+            if g.below(10) == 0 {
+                // A text id would switch the parse to interning: ids are only ever empty.
+                let f = g.below(4) as usize;
+                let junk = ["", "x", "-1", "+2", " 3", "4.", "1e3", "٣"];
+                let pick = if f < 2 {
+                    0
+                } else {
+                    g.below(junk.len() as u64) as usize
+                };
+                fields[f] = junk[pick].to_string();
+            }
+            text.push_str(&fields.join(","));
+            text.push_str(if g.below(5) == 0 { "\r\n" } else { "\n" });
+        }
+        let fast = fast_matches_line_parser(&text);
+        assert!(
+            fast.user.len() > 12_000 && fast.rejects.len() > 2_000,
+            "{} rows, {} rejects",
+            fast.user.len(),
+            fast.rejects.len()
         );
     }
 
