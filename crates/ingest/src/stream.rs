@@ -865,3 +865,34 @@ impl Read {
 pub(crate) fn spill_dir(out_dir: &Path) -> PathBuf {
     out_dir.join(".spill")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    /// Grid ratings are binned and summed from their counts, others (off the half-star grid,
+    /// negative, beyond the array) are rounded to the nearest half and summed as they come:
+    /// the bins and the sum a plain loop gives.
+    #[test]
+    fn histogram_bins_and_sums_every_rating() {
+        let ratings = [
+            0.5f32, 3.5, 3.5, 5.0, 3.7, 3.74, -1.0, 40.0, 2.25, 0.0, 10.0,
+        ];
+        let mut h = Histogram::new();
+        ratings.iter().for_each(|&r| h.add(r));
+        let (bins, sum) = h.finish();
+        let plain: f64 = ratings.iter().map(|&r| r as f64).sum();
+        assert!((sum - plain).abs() < 1e-9, "{sum} vs {plain}");
+        let count = |label: &str| bins.get(label).copied().unwrap_or(0);
+        assert_eq!(count("3.5"), 4, "3.5 twice, 3.7 and 3.74 → 3.5: {bins:?}");
+        assert_eq!(count("4.0"), 0);
+        assert_eq!(count("-1.0"), 1);
+        assert_eq!(count("40.0"), 1);
+        assert_eq!(count("2.5"), 1, "2.25 rounds half away from zero: {bins:?}");
+        assert_eq!(
+            count("0.0") + count("0.5") + count("5.0") + count("10.0"),
+            4
+        );
+        assert_eq!(bins.values().sum::<u64>(), ratings.len() as u64);
+    }
+}

@@ -377,7 +377,7 @@ fn fast_line(
     out: &mut ChunkOut,
     kinds: &[Kind],
     delim: u8,
-    ratings: &RatingTable,
+    range: [f32; 2],
     data: &[u8],
     mut p: usize,
 ) -> Option<usize> {
@@ -399,7 +399,7 @@ fn fast_line(
                 p = np;
                 ts = Some(v as i64);
             }
-            Kind::Rating => (rating, p) = fast_rating(data, p, ratings)?,
+            Kind::Rating => (rating, p) = fast_rating(data, p, range)?,
             Kind::Other => {
                 while let Some(&c) = data.get(p) {
                     if c == delim || c == b'\n' || c == b'\r' {
@@ -432,40 +432,24 @@ fn fast_line(
     Some(p)
 }
 
-/// The `d` and `d.d` ratings by `10 d + f`: their value, or `None` outside the rating range.
-/// A lookup instead of a division and two comparisons per row.
-struct RatingTable([Option<f32>; 100]);
-
-impl RatingTable {
-    fn new(range: [f32; 2]) -> Self {
-        let mut t = [None; 100];
-        for (k, slot) in t.iter_mut().enumerate() {
-            // The same arithmetic as a parse of the text gives (`d` alone is `d.0`).
-            let r = (k / 10) as f32 + (k % 10) as f32 / 10.0;
-            *slot = (r >= range[0] && r <= range[1]).then_some(r);
-        }
-        RatingTable(t)
-    }
-}
-
-/// A `d` or `d.d` rating within the range at `data[p..]`, and the next position.
+/// A `d` or `d.d` rating within `range` at `data[p..]`, and the next position.
 #[inline(always)]
-fn fast_rating(data: &[u8], mut p: usize, table: &RatingTable) -> Option<(f32, usize)> {
+fn fast_rating(data: &[u8], mut p: usize, range: [f32; 2]) -> Option<(f32, usize)> {
     let d = data.get(p)?.wrapping_sub(b'0');
     if d > 9 {
         return None;
     }
     p += 1;
-    let mut k = d as usize * 10;
+    let mut rating = d as f32;
     if data.get(p) == Some(&b'.') {
         let f = data.get(p + 1)?.wrapping_sub(b'0');
         if f > 9 {
             return None;
         }
-        k += f as usize;
+        rating = d as f32 + f as f32 / 10.0;
         p += 2;
     }
-    table.0[k].map(|r| (r, p))
+    (rating >= range[0] && rating <= range[1]).then_some((rating, p))
 }
 
 #[cfg(test)]
@@ -500,13 +484,12 @@ pub(super) fn parse_chunk_into(
     let kinds = (modes == [IdMode::Raw; 2])
         .then(|| fast_kinds(spec))
         .flatten();
-    let delim = spec.delim.first().copied().unwrap_or(0);
-    let ratings = RatingTable::new(spec.range);
+    let (delim, range) = (spec.delim.first().copied().unwrap_or(0), spec.range);
     let mut pos = 0;
     let mut idx = 0u64;
     while pos < data.len() {
         if let Some(kinds) = kinds.as_deref()
-            && let Some(next) = fast_line(out, kinds, delim, &ratings, data, pos)
+            && let Some(next) = fast_line(out, kinds, delim, range, data, pos)
         {
             pos = next;
             idx += 1;
