@@ -56,7 +56,7 @@ check-interop: pipeline
 cv-ml100k *ARGS: build
     {{bin}} sweep pipelines/ml-100k.toml --grid split.fold=1,2,3,4,5 --metric evaluate.parts.test.blend.rmse {{ARGS}}
 
-# Only the ingest rows of `just bench` (25M synthetic ratings vs Polars and DuckDB by default).
+# Only the ingest rows of `just bench` (25M synthetic ratings vs Polars and DuckDB by default; each tool run BENCH_ROUNDS=3 times, interleaved, median reported).
 bench-ingest SIZES="25000000":
     BENCH_PARTS=ingest BENCH_SIZES="{{SIZES}}" bash scripts/bench.sh
 

@@ -49,11 +49,16 @@ measure() {
     echo "   $what / $tool: ${secs}s, $((kb / 1024)) MB" >&2
 }
 
+# The three tools take turns, BENCH_ROUNDS times (default 3); the table gives each one's
+# median, so a minute in which this shared machine runs slow does not decide a ratio.
 ingest_row() { # LABEL DATA_DIR
-    local label=$1 dir=$2
-    measure "ingest $label" recpipe -- "$bin" ingest "$dir" --out "$work/ingest-$label"
-    measure "ingest $label" polars -- "$py" bench/alt_ingest.py polars "$dir/ratings.csv" "$work/polars-$label"
-    measure "ingest $label" duckdb -- "$py" bench/alt_ingest.py duckdb "$dir/ratings.csv" "$work/duckdb-$label"
+    local label=$1 dir=$2 round
+    for round in $(seq "${BENCH_ROUNDS:-3}"); do
+        rm -rf "$work/ingest-$label" "$work/polars-$label" "$work/duckdb-$label"
+        measure "ingest $label" recpipe -- "$bin" ingest "$dir" --out "$work/ingest-$label"
+        measure "ingest $label" polars -- "$py" bench/alt_ingest.py polars "$dir/ratings.csv" "$work/polars-$label"
+        measure "ingest $label" duckdb -- "$py" bench/alt_ingest.py duckdb "$dir/ratings.csv" "$work/duckdb-$label"
+    done
 }
 
 if want ingest; then

@@ -89,6 +89,29 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Resu
     })
 }
 
+/// [`hash_file`] on the calling thread alone, read 1 MiB at a time into one buffer: for
+/// hashing beside other work (a one-off command hashes its inputs while the stage runs),
+/// where a mapping's page faults and unmapping, and a second core, would be taken from that
+/// work. At 25M ratings (678 MB) this made `recpipe ingest` 3% faster than hashing a
+/// mapping on all cores beside it.
+pub fn hash_file_on_one_core(path: impl AsRef<Path>) -> Result<blake3::Hash> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let io = |e| CoreError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// blake3 of a file's content, memory-mapped a window at a time.
 pub fn hash_file(path: impl AsRef<Path>) -> Result<blake3::Hash> {
     let path = path.as_ref();
@@ -127,7 +150,8 @@ pub fn hash_file(path: impl AsRef<Path>) -> Result<blake3::Hash> {
 mod tests {
     use super::*;
 
-    /// Hashing in pieces gives the digest of the whole content (a file crossing a piece).
+    /// Hashing in pieces gives the digest of the whole content (a file crossing windows of
+    /// the mapping and pieces of the one-core read; an empty file).
     #[test]
     fn hash_file_is_the_blake3_of_the_content() {
         let dir = tempfile::tempdir().unwrap();
@@ -137,6 +161,10 @@ mod tests {
             .collect();
         std::fs::write(&p, &data).unwrap();
         assert_eq!(hash_file(&p).unwrap(), blake3::hash(&data));
+        assert_eq!(hash_file_on_one_core(&p).unwrap(), blake3::hash(&data));
+        let empty = dir.path().join("empty.bin");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(hash_file_on_one_core(&empty).unwrap(), blake3::hash(b""));
     }
 
     #[test]

@@ -3,16 +3,19 @@
 
 use crate::config::{Encoding, Format, OnError};
 use crate::error::IngestError;
+use crate::keyed::Keyed;
 use crate::parse::Reject;
 use crate::text::{self, quoted_records, title_year};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ItemMeta {
     pub title: Option<String>,
     pub year: Option<i16>,
-    pub genres: Vec<String>,
+    /// Genre names, shared between the items that have them.
+    pub genres: Vec<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -123,15 +126,30 @@ const ML1M_OCCUPATIONS: [&str; 21] = [
     "writer",
 ];
 
-fn split_genres(s: &str, sep: char) -> Vec<String> {
-    let s = s.trim();
-    if s.is_empty() || s == "(no genres listed)" {
-        return Vec::new();
+/// One copy of each genre name, however many items have it.
+#[derive(Default)]
+struct Genres(HashSet<Arc<str>>);
+
+impl Genres {
+    fn name(&mut self, g: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(g) {
+            return n.clone();
+        }
+        let n: Arc<str> = g.into();
+        self.0.insert(n.clone());
+        n
     }
-    s.split(sep).map(|g| g.trim().to_string()).collect()
+
+    fn split(&mut self, s: &str, sep: char) -> Vec<Arc<str>> {
+        let s = s.trim();
+        if s.is_empty() || s == "(no genres listed)" {
+            return Vec::new();
+        }
+        s.split(sep).map(|g| self.name(g.trim())).collect()
+    }
 }
 
-fn item(title: &str, genres: Vec<String>) -> ItemMeta {
+fn item(title: &str, genres: Vec<Arc<str>>) -> ItemMeta {
     ItemMeta {
         year: title_year(title),
         title: Some(title.to_string()),
@@ -145,7 +163,7 @@ pub(crate) fn read_items(
     format: Format,
     path: &Path,
     genre_file: Option<&Path>,
-) -> Result<HashMap<String, ItemMeta>, IngestError> {
+) -> Result<Keyed<ItemMeta>, IngestError> {
     let text = reader.text(path)?;
     match format {
         Format::MlLatest => items_ml_latest(reader, path, &text),
@@ -159,7 +177,7 @@ pub(crate) fn read_items(
             };
             items_ml100k(reader, path, &text, &names)
         }
-        Format::Generic | Format::Auto => Ok(HashMap::new()),
+        Format::Generic | Format::Auto => Ok(Keyed::default()),
     }
 }
 
@@ -168,8 +186,9 @@ fn items_ml_latest(
     reader: &mut Reader,
     path: &Path,
     text: &str,
-) -> Result<HashMap<String, ItemMeta>, IngestError> {
-    let mut out = HashMap::new();
+) -> Result<Keyed<ItemMeta>, IngestError> {
+    let mut out = Keyed::default();
+    let mut genres = Genres::default();
     for rec in quoted_records(text, ',') {
         let f = &rec.fields;
         if rec.line == 1 && f.first().is_some_and(|h| h.eq_ignore_ascii_case("movieId")) {
@@ -183,10 +202,7 @@ fn items_ml_latest(
             reader.bad(path, rec.line, reason, &f.join(","))?;
             continue;
         }
-        out.insert(
-            f[0].trim().to_string(),
-            item(&f[1], split_genres(&f[2], '|')),
-        );
+        out.insert(f[0].trim(), item(&f[1], genres.split(&f[2], '|')));
     }
     Ok(out)
 }
@@ -196,8 +212,9 @@ fn items_ml1m(
     reader: &mut Reader,
     path: &Path,
     text: &str,
-) -> Result<HashMap<String, ItemMeta>, IngestError> {
-    let mut out = HashMap::new();
+) -> Result<Keyed<ItemMeta>, IngestError> {
+    let mut out = Keyed::default();
+    let mut genres = Genres::default();
     for (line, l) in lines(text) {
         let (Some(a), Some(b)) = (l.find("::"), l.rfind("::")) else {
             reader.bad(path, line, "expected MovieID::Title::Genres".into(), l)?;
@@ -208,8 +225,8 @@ fn items_ml1m(
             continue;
         }
         out.insert(
-            l[..a].trim().to_string(),
-            item(&l[a + 2..b], split_genres(&l[b + 2..], '|')),
+            l[..a].trim(),
+            item(&l[a + 2..b], genres.split(&l[b + 2..], '|')),
         );
     }
     Ok(out)
@@ -221,8 +238,9 @@ fn items_ml100k(
     path: &Path,
     text: &str,
     names: &[String],
-) -> Result<HashMap<String, ItemMeta>, IngestError> {
-    let mut out = HashMap::new();
+) -> Result<Keyed<ItemMeta>, IngestError> {
+    let mut out = Keyed::default();
+    let names: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
     for (line, l) in lines(text) {
         let f: Vec<&str> = l.split('|').collect();
         if f.len() < 5 + names.len() {
@@ -246,7 +264,7 @@ fn items_ml100k(
             // Release dates look like 01-Jan-1995.
             meta.year = f[2].trim().rsplit('-').next().and_then(|y| y.parse().ok());
         }
-        out.insert(f[0].trim().to_string(), meta);
+        out.insert(f[0].trim(), meta);
     }
     Ok(out)
 }
@@ -256,13 +274,13 @@ pub(crate) fn read_users(
     reader: &mut Reader,
     format: Format,
     path: &Path,
-) -> Result<HashMap<String, UserMeta>, IngestError> {
+) -> Result<Keyed<UserMeta>, IngestError> {
     let text = reader.text(path)?;
-    let mut out = HashMap::new();
+    let mut out = Keyed::default();
     for (line, l) in lines(&text) {
         match user_line(format, l) {
             Some((id, meta)) => {
-                out.insert(id.trim().to_string(), meta);
+                out.insert(id.trim(), meta);
             }
             None => reader.bad(
                 path,

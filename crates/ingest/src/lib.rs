@@ -14,6 +14,7 @@ pub mod detect;
 pub mod error;
 mod extsort;
 mod ids;
+mod keyed;
 mod memory;
 mod parse;
 pub mod published;
@@ -300,7 +301,7 @@ fn ingest_stream(
                 items,
                 item_column: spec.item as u64 + 1,
             },
-            |id| items_meta.contains_key(id),
+            |ids, i| items_meta.get(ids, i).is_some(),
         )?,
         None => 0,
     };
@@ -326,8 +327,8 @@ fn ingest_stream(
     let seconds_prepare = started.elapsed().as_secs_f64() - seconds_read;
 
     let write_started = Instant::now();
-    let w = read.write(dedup, &out_dir.join(layout::ingest::RATINGS), progress)?;
     let (n_users, n_items) = (read.user_ids.len(), read.item_ids.len());
+    let w = read.write(dedup, &out_dir.join(layout::ingest::RATINGS), progress)?;
     // The two id tables are written side by side (each is one thread's work).
     let (users_missing, items_missing) = rayon::join(
         || {

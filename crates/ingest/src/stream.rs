@@ -273,16 +273,17 @@ impl Read {
         self.store.spilled_bytes() + self.sort_spilled
     }
 
-    /// Applies `unknown_items` to the ratings of items `listed` does not know; returns how
-    /// many there were (kept, or moved into `cols.rejects`).
+    /// Applies `unknown_items` to the ratings of the items `listed` does not know (asked
+    /// with the item ids and a dense index); returns how many there were (kept, or moved
+    /// into `cols.rejects`).
     pub fn unknown_items(
         &mut self,
         mode: UnknownItems,
         src: &crate::unknown::Source<'_>,
-        listed: impl Fn(&str) -> bool,
+        listed: impl Fn(&Ids, usize) -> bool,
     ) -> Result<u64, IngestError> {
         let missing_code: Vec<bool> = (0..self.item_rows.len() as u32)
-            .map(|c| !listed(&self.item_ids.display(dense(&self.item_rank, c) as usize)))
+            .map(|c| !listed(&self.item_ids, dense(&self.item_rank, c) as usize))
             .collect();
         let codes: Vec<usize> = (0..missing_code.len())
             .filter(|&c| missing_code[c])

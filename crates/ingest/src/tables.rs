@@ -2,6 +2,7 @@
 
 use crate::catalog::{ItemMeta, UserMeta};
 use crate::error::IngestError;
+use crate::keyed::Keyed;
 use crate::parse::Reject;
 use arrow_array::{
     ArrayRef, Float32Array, Int16Array, Int32Array, RecordBatch, StringArray, UInt32Array,
@@ -11,7 +12,6 @@ use recpipe_core::fsutil::AtomicFile;
 use recpipe_core::parquet_io::write_batches;
 use recpipe_core::ratings::Ids;
 use recpipe_core::{CoreError, schema};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) fn write_users(
     path: &Path,
     ids: &Ids,
     stats: &Stats,
-    meta: Option<&HashMap<String, UserMeta>>,
+    meta: Option<&Keyed<UserMeta>>,
 ) -> Result<u64, IngestError> {
     let n = ids.len();
     let schema = schema::with_metadata(schema::users(ids.is_numeric(), meta.is_some()), &[]);
@@ -51,7 +51,7 @@ pub(crate) fn write_users(
     ];
     let mut missing = 0;
     if let Some(meta) = meta {
-        let rows: Vec<Option<&UserMeta>> = (0..n).map(|i| meta.get(&ids.display(i))).collect();
+        let rows: Vec<Option<&UserMeta>> = (0..n).map(|i| meta.get(ids, i)).collect();
         missing = rows.iter().filter(|r| r.is_none()).count() as u64;
         let text = |f: fn(&UserMeta) -> Option<&str>| -> ArrayRef {
             Arc::new(StringArray::from_iter(rows.iter().map(|r| r.and_then(f))))
@@ -71,11 +71,11 @@ pub(crate) fn write_items(
     path: &Path,
     ids: &Ids,
     stats: &Stats,
-    meta: &HashMap<String, ItemMeta>,
+    meta: &Keyed<ItemMeta>,
 ) -> Result<u64, IngestError> {
     let n = ids.len();
     let schema = schema::with_metadata(schema::items(ids.is_numeric()), &[]);
-    let rows: Vec<Option<&ItemMeta>> = (0..n).map(|i| meta.get(&ids.display(i))).collect();
+    let rows: Vec<Option<&ItemMeta>> = (0..n).map(|i| meta.get(ids, i)).collect();
     let missing = rows.iter().filter(|r| r.is_none()).count() as u64;
     let mut genres = ListBuilder::new(StringBuilder::new());
     for r in &rows {

@@ -102,7 +102,12 @@ impl Store {
             return Ok((e.blake3.clone(), e.size));
         }
         tracing::debug!("hashing {}", path.display());
-        let h = recpipe_core::fsutil::hash_file(path)?.to_hex().to_string();
+        let h = if self.hash_on_one_core {
+            recpipe_core::fsutil::hash_file_on_one_core(path)?
+        } else {
+            recpipe_core::fsutil::hash_file(path)?
+        };
+        let h = h.to_hex().to_string();
         cache.entries.lock().expect("not poisoned").insert(
             id,
             StatEntry {

@@ -12,6 +12,10 @@ const BUCKETS: [&str; 6] = ["cache", "runs", "views", "collected", "tmp", "locks
 pub struct Store {
     pub root: PathBuf,
     pub(super) stat: StatCache,
+    /// Whether data files are hashed on the calling thread only
+    /// ([`recpipe_core::fsutil::hash_file_on_one_core`]): a one-off command hashes them
+    /// beside the stage, a pipeline before it (on every core, since the stage waits).
+    pub(super) hash_on_one_core: bool,
 }
 
 impl Store {
@@ -22,14 +26,19 @@ impl Store {
                 .with_context(|| format!("cannot create cache directory {}", d.display()))?;
         }
         let stat = StatCache::load(&root);
-        Ok(Store { root, stat })
+        Ok(Store {
+            root,
+            stat,
+            hash_on_one_core: false,
+        })
     }
 
-    /// Hashing without a `.recpipe` folder (one-off stage commands).
+    /// Hashing without a `.recpipe` folder, beside a running stage (one-off stage commands).
     pub fn in_memory() -> Store {
         Store {
             root: PathBuf::new(),
             stat: StatCache::in_memory(),
+            hash_on_one_core: true,
         }
     }
 

@@ -56,8 +56,8 @@ pub fn oneoff(
     }
     let pending = Pending::beside(out)?;
     // Nothing is looked up by key here, so the data files are hashed for the manifest while
-    // the stage runs (on a multi-GB ratings file that is a pass over it the stage would
-    // otherwise wait for).
+    // the stage runs, on one core (on a multi-GB ratings file that is a pass over it the
+    // stage would otherwise wait for).
     let (manifest, external) = std::thread::scope(|s| {
         let hashing = s.spawn(|| {
             files
