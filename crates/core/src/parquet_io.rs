@@ -27,12 +27,6 @@ const DELTA_COLUMNS: &[&str] = &["timestamp", "item_idx", "user_idx"];
 /// tenth of the work to write; in a table with one row per user, delta packing stays.
 const RUN_COLUMN: &str = "user_idx";
 
-/// Delta-packed timestamps are left uncompressed: within a user they come in no order
-/// (MovieLens files list a user's ratings by item), so the packed deltas are near-random
-/// bits that zstd cannot shrink (76.57 MB compressed vs 76.56 MB raw at 25M ratings) but
-/// still spends 4% of an ingest's CPU looking at.
-const UNCOMPRESSED_COLUMN: &str = "timestamp";
-
 /// Writer settings. The schema's metadata (recpipe version, n_users, embedding dim, ...) is
 /// also copied into the file's key-value metadata: Arrow readers find it in the embedded
 /// schema, but DuckDB's `parquet_kv_metadata` and parquet-tools only look there.
@@ -68,10 +62,6 @@ pub(crate) fn props(schema: &arrow_schema::Schema) -> WriterProperties {
             .set_column_dictionary_enabled(col.clone(), false)
             .set_column_encoding(col, encoding);
     }
-    b = b.set_column_compression(
-        ColumnPath::from(UNCOMPRESSED_COLUMN),
-        Compression::UNCOMPRESSED,
-    );
     b.build()
 }
 

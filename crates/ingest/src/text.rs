@@ -395,17 +395,11 @@ mod tests {
     #[test]
     fn quoted_records_match_the_reference_parser() {
         let alphabet = ['"', '"', ',', ',', '\n', '\r', 'a', 'b', ' ', 'é', '|'];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut g = recpipe_core::rng::SplitMix64::new(11);
         for case in 0..20_000 {
-            let len = (next() % 40) as usize;
+            let len = g.below(40) as usize;
             let text: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .map(|_| alphabet[g.below(alphabet.len() as u64) as usize])
                 .collect();
             let got: Vec<(u64, Vec<String>)> = quoted_records(&text, ',')
                 .into_iter()

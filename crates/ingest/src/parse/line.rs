@@ -511,25 +511,9 @@ pub(super) fn parse_chunk_into(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-
-    /// A small deterministic generator (splitmix64) for random test texts.
-    pub(in crate::parse) struct Gen(pub(in crate::parse) u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        pub(in crate::parse) fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use recpipe_core::rng::SplitMix64;
 
     /// What `digits` means, one byte at a time.
     fn digits_reference(data: &[u8], p: usize, max: usize) -> Option<(u64, usize)> {
@@ -551,7 +535,7 @@ pub(super) mod tests {
         let enders = [
             b',', b'/', b':', b'\n', b'\r', b'.', 0x00, 0x7F, 0x80, 0x8A, 0xB9, 0xFF,
         ];
-        let mut g = Gen(7);
+        let mut g = SplitMix64::new(7);
         for run in 0..=20usize {
             for &end in &enders {
                 for tail in 0..10usize {

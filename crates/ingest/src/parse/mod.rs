@@ -578,8 +578,8 @@ mod tests {
     /// exactly the rows, line numbers and rejects of the general line parser.
     #[test]
     fn fast_path_matches_line_parser_on_random_lines() {
-        let mut g = super::line::tests::Gen(42);
-        let number = |g: &mut super::line::tests::Gen, most: u64| {
+        let mut g = recpipe_core::rng::SplitMix64::new(42);
+        let number = |g: &mut recpipe_core::rng::SplitMix64, most: u64| {
             let len = g.below(most) + 1;
             (0..len)
                 .map(|_| char::from(b'0' + g.below(10) as u8))
